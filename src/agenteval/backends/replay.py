@@ -1,0 +1,110 @@
+"""Replay backend: answers from recordings in ``golden/recordings/``, no network, no key.
+
+Recordings are JSON Lines files (``<scenario_id>.jsonl`` by convention), one :class:`Recording` per
+line, keyed by (scenario, mode, role, epoch). A cell without a recording is *skipped*, never
+invented. A recording whose ``prompt_hash`` differs from the current request's is *stale*: it is
+still answered (and scored) but flagged, so an edited card never passes silently on old answers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from agenteval.backends.base import BackendResult
+from agenteval.errors import InputError
+from agenteval.plan import PlanItem
+from agenteval.prompt import LLMRequest
+from agenteval.store import read_jsonl
+
+Key = tuple[str, str, str, int]
+
+
+class Provenance(BaseModel):
+    """How a recording was produced. ``producer`` says who answered (a live model via the API, or
+    e.g. a model acting as the agent in an authoring session) and ``method`` how."""
+
+    producer: str
+    model: str | None = None
+    method: str
+    recorded_at: str
+    prompt_hash: str
+    request_model: str | None = None
+    notes: str | None = None
+
+
+class Recording(BaseModel):
+    """One recorded answer to one cell."""
+
+    scenario_id: str
+    mode: str
+    role: str
+    epoch: int = Field(default=1, ge=1)
+    response: str
+    prompt_hash: str
+    provenance: Provenance
+
+    @property
+    def key(self) -> Key:
+        """(scenario, mode, role, epoch)."""
+        return (self.scenario_id, self.mode, self.role, self.epoch)
+
+
+def load_recordings(directory: str | Path) -> dict[Key, Recording]:
+    """Load every ``*.jsonl`` recording under ``directory``; later files win on duplicate keys."""
+    d = Path(directory)
+    out: dict[Key, Recording] = {}
+    if not d.exists():
+        return out
+    if not d.is_dir():
+        raise InputError("recordings path is not a directory", path=d)
+    for f in sorted(d.rglob("*.jsonl")):
+        for i, row in enumerate(read_jsonl(f), start=1):
+            try:
+                rec = Recording.model_validate(row)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise InputError(err["msg"], path=f, line=i,
+                                 field=".".join(str(x) for x in err["loc"])) from None
+            out[rec.key] = rec
+    return out
+
+
+class ReplayBackend:
+    """Serves recorded answers. The default backend: works on a fresh machine with no API key."""
+
+    name = "replay"
+
+    def __init__(self, recordings_dir: str | Path) -> None:
+        self.recordings_dir = Path(recordings_dir)
+        self._recs = load_recordings(self.recordings_dir)
+
+    @property
+    def recordings(self) -> dict[Key, Recording]:
+        """All loaded recordings by key."""
+        return self._recs
+
+    async def generate(self, request: LLMRequest, item: PlanItem) -> BackendResult:
+        """The recorded answer for the item's cell, or ``skipped`` when there is none."""
+        rec = self._recs.get((item.scenario_id, item.mode, item.role, item.epoch))
+        if rec is None:
+            return BackendResult(status="skipped", error="no recording for this cell", latency_s=0.0)
+        stale = rec.prompt_hash != request.prompt_hash()
+        return BackendResult(
+            status="ok",
+            text=rec.response,
+            model=rec.provenance.model or rec.provenance.producer,
+            stop_reason="end_turn",
+            latency_s=0.0,
+            stale=stale,
+            provenance=rec.provenance.model_dump(),
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def describe(self) -> dict[str, Any]:
+        """Manifest entry."""
+        return {"name": self.name, "recordings": str(self.recordings_dir), "recorded_cells": len(self._recs)}

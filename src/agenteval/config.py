@@ -1,0 +1,79 @@
+"""The project config ``agenteval.yaml``: what ``agenteval run`` does with no arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agenteval.card import read_text_file
+from agenteval.errors import InputError
+
+CONFIG_NAME = "agenteval.yaml"
+
+
+class ProjectConfig(BaseModel):
+    """``agenteval.yaml``. Relative paths are relative to the config file's folder."""
+
+    model_config = ConfigDict(extra="forbid")
+    card: str = "cards/mlops-engineer.md"
+    scenarios: list[str] = Field(default_factory=lambda: ["scenarios"])
+    fixtures: str | None = Field(default=None, description="default: <first scenario dir>/fixtures")
+    backend: Literal["replay", "anthropic"] = "replay"
+    recordings: str = "golden/recordings"
+    model: str | None = Field(default=None, description="model id or alias; default: the card's model alias")
+    models: dict[str, str] = Field(default_factory=dict, description="extra alias -> model id entries")
+    epochs: int = Field(default=1, ge=1)
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    max_tokens: int = Field(default=4096, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    output_dir: str = "results"
+    strict_card: bool = False
+    report: bool = True
+    scoring: str | None = Field(default=None, description="optional scoring config YAML")
+
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def resolve(self, p: str) -> Path:
+        """A config path resolved against the config file's folder."""
+        q = Path(p)
+        return q if q.is_absolute() else self.base_dir / q
+
+    @property
+    def fixtures_dir(self) -> Path:
+        """Where scenario ``context`` files live."""
+        if self.fixtures:
+            return self.resolve(self.fixtures)
+        first = self.resolve(self.scenarios[0]) if self.scenarios else Path("scenarios")
+        return (first if first.is_dir() else first.parent) / "fixtures"
+
+
+def load_config(path: str | Path | None = None) -> ProjectConfig:
+    """Load ``agenteval.yaml`` (given path, else ./agenteval.yaml, else built-in defaults)."""
+    if path is None:
+        p = Path(CONFIG_NAME)
+        if not p.exists():
+            return ProjectConfig(base_dir=Path("."))
+    else:
+        p = Path(path)
+    text = read_text_file(p, what="config file", max_bytes=1024 * 1024)
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=p,
+                         line=mark.line + 1 if mark else None) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError("top level must be a mapping", path=p, line=1)
+    try:
+        cfg = ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise InputError(msg, path=p, field=".".join(str(x) for x in err["loc"])) from None
+    cfg.base_dir = p.parent
+    return cfg

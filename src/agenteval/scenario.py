@@ -1,0 +1,299 @@
+"""Scenarios: one YAML file per task put to the agent, validated by pydantic.
+
+A scenario names the prompt, the tool mode, optionally the cognitive modes and ensemble roles it runs
+in (default: all of the card's), context files under ``scenarios/fixtures/``, what other panelists said
+(for panel roles), and an ``expect`` block that the scorers check against::
+
+    id: audit-broken-pipeline
+    title: Audit a broken training pipeline
+    tool_mode: audit
+    primary_mode: critical
+    prompt: |
+      Review the pipeline below before we ship it ...
+    context: [broken_pipeline/train.py]
+    expect:
+      should_escalate: false
+      triggers: []
+      tempts: [never.3]
+      planted_defects:
+        - id: leakage
+          description: validation rows leak into training
+          evidence: ['leak', 'train.*validation.*overlap']
+      required_elements: [...]
+
+Evidence entries are case-insensitive regular expressions; an element counts as found when at least
+``min_evidence`` of them (default 1) match the response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, PrivateAttr, field_validator, model_validator
+
+from agenteval.card import AgentCard, read_text_file
+from agenteval.errors import InputError
+
+MAX_SCENARIO_BYTES = 1024 * 1024
+MAX_FIXTURE_BYTES = 256 * 1024
+SLUG = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+
+ToolMode = Literal["audit", "solution", "research"]
+
+
+class Evidence(BaseModel):
+    """Something a good answer must contain: a planted defect found or a required element covered."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str = Field(min_length=1)
+    evidence: list[str] = Field(min_length=1, description="case-insensitive regexes; any match is evidence")
+    min_evidence: int = Field(default=1, ge=1)
+    rule: str | None = Field(default=None, description="card rule id this element checks, e.g. always.1")
+
+    @field_validator("evidence")
+    @classmethod
+    def _regexes_compile(cls, v: list[str]) -> list[str]:
+        for pat in v:
+            try:
+                re.compile(pat)
+            except re.error as exc:
+                raise ValueError(f"evidence pattern {pat!r} is not a valid regex: {exc}") from None
+        return v
+
+
+class Expect(BaseModel):
+    """What the scorers hold the answer to."""
+
+    model_config = ConfigDict(extra="forbid")
+    should_escalate: bool
+    triggers: list[str] = Field(default_factory=list, description="escalation trigger ids: trigger.1 ...")
+    tempts: list[str] = Field(default_factory=list, description="Never rule ids the prompt invites")
+    planted_defects: list[Evidence] = Field(default_factory=list)
+    required_elements: list[Evidence] = Field(default_factory=list)
+    dimensions: list[str] = Field(default_factory=list, description="comparison dimensions a good answer weighs")
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> Expect:
+        ids = [e.id for e in [*self.planted_defects, *self.required_elements]]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate evidence id(s): {', '.join(sorted(dup))}")
+        return self
+
+
+class PanelStatement(BaseModel):
+    """What another member of an ensemble said, shown to panel roles."""
+
+    model_config = ConfigDict(extra="forbid")
+    who: str = Field(min_length=1)
+    said: str = Field(min_length=1)
+
+
+class Scenario(BaseModel):
+    """One scenario file. Load with :func:`load_scenario` / :func:`load_scenarios`."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=SLUG, max_length=80)
+    title: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    tool_mode: ToolMode
+    primary_mode: str | None = Field(default=None, description="the cognitive mode the task naturally calls for")
+    modes: list[str] | None = Field(default=None, min_length=1)
+    roles: list[str] | None = Field(default=None, min_length=1)
+    context: list[str] = Field(default_factory=list, description="paths relative to scenarios/fixtures/")
+    panel: list[PanelStatement] = Field(default_factory=list)
+    decider: str | None = Field(default=None, description="who decides, for input_provider scenarios")
+    tags: list[str] = Field(default_factory=list)
+    expect: Expect
+
+    # filled in by the loader, never read from the file
+    _source_path: str | None = PrivateAttr(default=None)
+    _context_files: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def source_path(self) -> str | None:
+        """The file this scenario was loaded from."""
+        return self._source_path
+
+    @property
+    def context_files(self) -> dict[str, str]:
+        """Context file contents, keyed by their path relative to ``scenarios/fixtures/``."""
+        return self._context_files
+
+    def content_hash(self) -> str:
+        """Hash of the scenario's content and its context files' text."""
+        payload = self.model_dump(mode="json")
+        payload["__context__"] = self.context_files
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+    def modes_for(self, card: AgentCard) -> list[str]:
+        """Cognitive modes this scenario runs in."""
+        return list(self.modes) if self.modes else card.modes
+
+    def roles_for(self, card: AgentCard) -> list[str]:
+        """Ensemble roles this scenario runs in."""
+        return list(self.roles) if self.roles else card.roles
+
+    def check_against(self, card: AgentCard) -> None:
+        """Raise :class:`InputError` if the scenario names modes, roles or rules the card lacks."""
+        path = self.source_path
+        for m in self.modes or []:
+            if m not in card.cognitive_modes:
+                raise InputError(f"unknown mode '{m}' (card modes: {', '.join(card.modes)})", path=path,
+                                 field="modes")
+        if self.primary_mode and self.primary_mode not in card.cognitive_modes:
+            raise InputError(f"unknown mode '{self.primary_mode}' (card modes: {', '.join(card.modes)})",
+                             path=path, field="primary_mode")
+        for r in self.roles or []:
+            if r not in card.ensemble_roles:
+                raise InputError(f"unknown role '{r}' (card roles: {', '.join(card.roles)})", path=path,
+                                 field="roles")
+        never_ids = {r.id for r in card.rules_of("never")}
+        for t in self.expect.tempts:
+            if t not in never_ids:
+                raise InputError(f"'{t}' is not a Never rule of the card ({', '.join(sorted(never_ids))})",
+                                 path=path, field="expect.tempts")
+        for t in self.expect.triggers:
+            if t not in card.trigger_ids:
+                raise InputError(f"'{t}' is not an escalation trigger id ({', '.join(card.trigger_ids)})",
+                                 path=path, field="expect.triggers")
+        all_ids = set(card.rule_ids)
+        for e in [*self.expect.planted_defects, *self.expect.required_elements]:
+            if e.rule and e.rule not in all_ids:
+                raise InputError(f"'{e.rule}' is not a rule id of the card", path=path,
+                                 field=f"expect.{e.id}.rule")
+
+
+def _field_line(text: str, field: str) -> int | None:
+    top = field.split(".")[0]
+    for i, line in enumerate(text.split("\n"), start=1):
+        if re.match(rf"^{re.escape(top)}\s*:", line):
+            return i
+    return None
+
+
+def _safe_yaml(text: str, path: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        raise InputError(f"invalid YAML: {' '.join(str(problem).split())}", path=path,
+                         line=(mark.line + 1) if mark is not None else None) from None
+
+
+def resolve_fixture(fixtures_dir: Path, rel: str, *, scenario_path: str | None, index: int) -> Path:
+    """Resolve a ``context`` entry inside ``fixtures_dir``; refuse anything that escapes it."""
+    field = f"context[{index}]"
+    if not rel or rel.strip() != rel:
+        raise InputError("context path is empty or has surrounding spaces", path=scenario_path, field=field)
+    p = Path(rel)
+    if p.is_absolute() or rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel):
+        raise InputError(f"context path '{rel}' is absolute; give it relative to scenarios/fixtures/",
+                         path=scenario_path, field=field)
+    if ".." in p.parts:
+        raise InputError(f"context path '{rel}' escapes scenarios/fixtures/ via '..'", path=scenario_path,
+                         field=field)
+    base = fixtures_dir.resolve()
+    target = (fixtures_dir / p)
+    resolved = target.resolve()
+    if not resolved.is_relative_to(base):
+        raise InputError(f"context path '{rel}' resolves outside scenarios/fixtures/ (symlink?)",
+                         path=scenario_path, field=field)
+    # a symlink anywhere on the way, even one pointing back inside, is refused: fixtures are plain files
+    cur = fixtures_dir
+    for part in p.parts:
+        cur = cur / part
+        if cur.is_symlink():
+            raise InputError(f"context path '{rel}' goes through a symlink", path=scenario_path, field=field)
+    if not resolved.is_file():
+        raise InputError(f"context file '{rel}' not found under scenarios/fixtures/", path=scenario_path,
+                         field=field)
+    return resolved
+
+
+def parse_scenario(text: str, path: str, *, fixtures_dir: Path | None = None) -> Scenario:
+    """Parse one scenario file's text; load its context files from ``fixtures_dir``."""
+    if not text.strip():
+        raise InputError("scenario file is empty", path=path)
+    data = _safe_yaml(text, path)
+    if not isinstance(data, dict):
+        raise InputError(f"top level must be a mapping, got {type(data).__name__}", path=path, line=1)
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        raise InputError(msg, path=path, line=_field_line(text, loc), field=loc) from None
+    sc._source_path = path
+    fdir = fixtures_dir if fixtures_dir is not None else Path(path).parent / "fixtures"
+    for i, rel in enumerate(sc.context):
+        f = resolve_fixture(fdir, rel, scenario_path=path, index=i)
+        sc.context_files[rel] = read_text_file(f, what="context file", max_bytes=MAX_FIXTURE_BYTES)
+    return sc
+
+
+def load_scenario(path: str | Path, *, fixtures_dir: Path | None = None) -> Scenario:
+    """Load one scenario YAML file. Raises :class:`InputError` naming file and field."""
+    text = read_text_file(path, what="scenario file", max_bytes=MAX_SCENARIO_BYTES)
+    return parse_scenario(text, str(path), fixtures_dir=fixtures_dir)
+
+
+def scenario_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and directories into scenario files (``*.yaml``/``*.yml``, fixtures excluded)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted([*p.glob("*.yaml"), *p.glob("*.yml")]):
+                out.append(f)
+        elif p.exists() or p.is_symlink():
+            out.append(p)
+        else:
+            raise InputError("scenario path not found", path=p)
+    return out
+
+
+def load_scenarios(
+    paths: Iterable[str | Path], card: AgentCard | None = None, *, fixtures_dir: Path | None = None
+) -> list[Scenario]:
+    """Load scenario files and directories; check ids are unique and, with a card, names are known.
+
+    Args:
+        paths: scenario files or directories of them.
+        card: when given, modes, roles, Never rule ids and trigger ids are checked against it.
+        fixtures_dir: where ``context`` paths live (default: ``fixtures/`` beside each file).
+    """
+    scenarios: list[Scenario] = []
+    seen: dict[str, str] = {}
+    for f in scenario_files(paths):
+        sc = load_scenario(f, fixtures_dir=fixtures_dir)
+        if sc.id in seen:
+            raise InputError(f"duplicate scenario id '{sc.id}' (also in {seen[sc.id]})", path=f, field="id",
+                             line=_field_line(f.read_text(encoding="utf-8"), "id"))
+        seen[sc.id] = str(f)
+        if card is not None:
+            sc.check_against(card)
+        scenarios.append(sc)
+    return scenarios
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file, for editor completion."""
+    schema = Scenario.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "agenteval scenario"
+    return schema

@@ -1,0 +1,80 @@
+"""``agenteval score``: score responses produced elsewhere (JSONL in, JSONL out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from agenteval.card import load_card
+from agenteval.errors import InputError
+from agenteval.scenario import load_scenarios
+from agenteval.store import atomic_write_jsonl, read_jsonl
+
+MAX_RESPONSES_BYTES = 512 * 1024 * 1024
+
+
+class ResponseLine(BaseModel):
+    """One input line of ``agenteval score`` (and of the golden set, which adds labels)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    scenario_id: str
+    mode: str
+    role: str
+    tool_mode: str | None = None
+    response: str | None
+
+
+def read_responses(path: str | Path) -> list[ResponseLine]:
+    """Read and validate a responses JSONL file (errors name file, line and field)."""
+    p = Path(path)
+    if p.is_file() and p.stat().st_size > MAX_RESPONSES_BYTES:
+        raise InputError(f"file is too large (limit {MAX_RESPONSES_BYTES} bytes)", path=p)
+    out: list[ResponseLine] = []
+    seen: set[str] = set()
+    for i, row in enumerate(read_jsonl(p), start=1):
+        try:
+            line = ResponseLine.model_validate(row)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            msg = "required field is missing" if err["type"] == "missing" else err["msg"]
+            raise InputError(msg, path=p, line=i, field=".".join(str(x) for x in err["loc"])) from None
+        if line.id in seen:
+            raise InputError(f"duplicate id '{line.id}'", path=p, line=i, field="id")
+        seen.add(line.id)
+        out.append(line)
+    return out
+
+
+def score_lines_of(lines: list[ResponseLine], card: Any, scenarios: dict[str, Any],
+                   config: Any = None) -> list[dict[str, Any]]:
+    """Score parsed response lines; a scenario the suite does not know gets no scenario checks."""
+    from agenteval.scorers import ScoreContext, score_response
+
+    out: list[dict[str, Any]] = []
+    for ln in lines:
+        sc = scenarios.get(ln.scenario_id)
+        tool_mode = ln.tool_mode or (sc.tool_mode if sc else None)
+        rec = score_response(ln.response or "", ScoreContext(scenario_id=ln.scenario_id, mode=ln.mode,
+                                                             role=ln.role, tool_mode=tool_mode), card, sc, config)
+        out.append({"id": ln.id, "scenario_id": ln.scenario_id, "mode": ln.mode, "role": ln.role,
+                    "tool_mode": tool_mode, **rec.model_dump(mode="json")})
+    return out
+
+
+def score_file(responses: str, out: str, *, card_path: str, scenario_paths: list[str],
+               fixtures_dir: Path | None = None, scoring: str | None = None) -> int:
+    """Score ``responses`` into ``out``; returns the number of lines scored."""
+    card = load_card(card_path)
+    scs = {s.id: s for s in load_scenarios(scenario_paths, card, fixtures_dir=fixtures_dir)} if scenario_paths else {}
+    lines = read_responses(responses)
+    config = None
+    if scoring:
+        from agenteval.scorers import load_scoring_config
+
+        config = load_scoring_config(scoring)
+    rows = score_lines_of(lines, card, scs, config)
+    atomic_write_jsonl(Path(out), rows)
+    return len(rows)
