@@ -303,6 +303,77 @@ def scenarios_cmd(
         raise typer.Exit(1)
 
 
+@app.command()
+def record(
+    config: ConfigOpt = None,
+    from_responses: Annotated[str | None, typer.Option(
+        "--from-responses", help="import authored answers (JSONL: scenario_id, mode, role, [epoch], response)")]
+    = None,
+    producer: Annotated[str | None, typer.Option(help="who produced authored answers (required with --from-responses)")]
+    = None,
+    method: Annotated[str | None, typer.Option(help="how they were produced (required with --from-responses)")]
+    = None,
+    model_name: Annotated[str | None, typer.Option("--model-name", help="model that wrote authored answers")]
+    = None,
+    out: Annotated[str | None, typer.Option(help="recordings folder (default from config)")] = None,
+    scenarios: Annotated[str | None, typer.Option(help="live: only these scenario ids")] = None,
+    modes: Annotated[str | None, typer.Option(help="live: only these modes")] = None,
+    roles: Annotated[str | None, typer.Option(help="live: only these roles")] = None,
+    epochs: Annotated[int, typer.Option(help="live: epochs to record")] = 1,
+    model: Annotated[str | None, typer.Option(help="live: model id or alias")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="live: max requests in flight")] = None,
+) -> None:
+    """Refresh golden/recordings: run live against the API (default), or import authored answers."""
+    from agenteval.card import load_card
+    from agenteval.recording import import_authored, write_recordings
+    from agenteval.scenario import load_scenarios
+
+    cfg = _cfg(config)
+    out_dir = out or str(cfg.resolve(cfg.recordings))
+    card_path = str(cfg.resolve(cfg.card))
+    paths = [str(cfg.resolve(p)) for p in cfg.scenarios]
+    if from_responses:
+        if not producer or not method:
+            _fail("--producer and --method are required with --from-responses (recordings carry provenance)")
+        c = load_card(card_path, strict=cfg.strict_card)
+        scs = load_scenarios(paths, c, fixtures_dir=cfg.fixtures_dir)
+        recs = import_authored(from_responses, c, scs, producer=producer, method=method, model_name=model_name)
+        n = write_recordings(recs, out_dir)
+        print(f"recorded {n} authored answers into {out_dir}")
+        return
+    from agenteval import runner
+    from agenteval.backends.replay import Provenance, Recording
+    from agenteval.plan import build_plan, parse_list
+
+    settings = runner.RunSettings(
+        backend="anthropic", model=_resolve_model(model or cfg.model, card_path, cfg), epochs=epochs,
+        concurrency=concurrency or cfg.concurrency, scenarios=parse_list(scenarios), modes=parse_list(modes),
+        roles=parse_list(roles), max_tokens=cfg.max_tokens, temperature=cfg.temperature, report=False,
+        strict_card=cfg.strict_card)
+
+    def plan_builder(c: Any, scs: Any) -> Any:
+        return build_plan(c, scs, scenario_ids=settings.scenarios, modes=settings.modes, roles=settings.roles,
+                          epochs=settings.epochs)
+
+    rd, summary, code = runner.start_run(
+        card_path=card_path, scenario_paths=paths, fixtures_dir=str(cfg.fixtures_dir),
+        results_dir=str(cfg.resolve(cfg.output_dir)), settings=settings, command=["agenteval", *sys.argv[1:]],
+        plan_builder=plan_builder)
+    recs = [
+        Recording(scenario_id=t.scenario_id, mode=t.mode, role=t.role, epoch=t.epoch, response=t.response or "",
+                  prompt_hash=t.prompt_hash or "",
+                  provenance=Provenance(producer="anthropic-api", model=t.model, method="agenteval record (live "
+                                        "Messages API call)", recorded_at=t.finished_at or "",
+                                        prompt_hash=t.prompt_hash or "", request_model=settings.model,
+                                        notes=f"run {rd.run_id}"))
+        for t in rd.latest_transcripts().values() if t.status == "ok" and t.response
+    ]
+    n = write_recordings(recs, out_dir)
+    _print_summary(rd, summary)
+    print(f"recorded {n} live answers into {out_dir}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
 # --------------------------------------------------------------------------- scoring
 
 
