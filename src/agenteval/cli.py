@@ -178,8 +178,9 @@ def _dry_run(card_path: str, paths: list[str], fixtures: str, settings: Any, pla
 def _print_summary(rd: Any, summary: dict[str, Any]) -> None:
     from agenteval.summary import render_summary
 
-    print(render_summary(summary, str(rd.path)))
-    print(str(rd.path))
+    path = str(rd.path.resolve())
+    print(render_summary(summary, path))
+    print(path)
 
 
 # --------------------------------------------------------------------------- inputs

@@ -239,9 +239,9 @@ async def execute(
 
 def score_lines(ctx: RunContext, latest: dict[str, TranscriptRecord]) -> list[ScoreLine]:
     """One score line per planned item from its latest journal record."""
-    from agenteval.scorers import ScoreContext, load_scoring_config, score_response
+    from agenteval.scorers import ScoreContext, ScoringConfig, score_response
 
-    config = load_scoring_config(ctx.settings.scoring) if ctx.settings.scoring else None
+    config = ScoringConfig.from_yaml(ctx.settings.scoring) if ctx.settings.scoring else None
     lines: list[ScoreLine] = []
     for item in ctx.plan:
         sc = ctx.scenarios.get(item.scenario_id)

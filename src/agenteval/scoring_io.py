@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agenteval.card import load_card
 from agenteval.errors import InputError
 from agenteval.scenario import load_scenarios
-from agenteval.store import atomic_write_jsonl, read_jsonl
+from agenteval.store import atomic_write_jsonl, read_jsonl_numbered
 
 MAX_RESPONSES_BYTES = 512 * 1024 * 1024
 
@@ -27,14 +27,17 @@ class ResponseLine(BaseModel):
     response: str | None
 
 
-def read_responses(path: str | Path) -> list[ResponseLine]:
-    """Read and validate a responses JSONL file (errors name file, line and field)."""
+def read_responses(path: str | Path, card: Any = None) -> list[ResponseLine]:
+    """Read and validate a responses JSONL file (errors name file, line and field).
+
+    With ``card``, every line's ``mode`` and ``role`` must be one the card defines.
+    """
     p = Path(path)
     if p.is_file() and p.stat().st_size > MAX_RESPONSES_BYTES:
         raise InputError(f"file is too large (limit {MAX_RESPONSES_BYTES} bytes)", path=p)
     out: list[ResponseLine] = []
     seen: set[str] = set()
-    for i, row in enumerate(read_jsonl(p), start=1):
+    for i, row in read_jsonl_numbered(p):
         try:
             line = ResponseLine.model_validate(row)
         except ValidationError as exc:
@@ -43,6 +46,12 @@ def read_responses(path: str | Path) -> list[ResponseLine]:
             raise InputError(msg, path=p, line=i, field=".".join(str(x) for x in err["loc"])) from None
         if line.id in seen:
             raise InputError(f"duplicate id '{line.id}'", path=p, line=i, field="id")
+        if card is not None and line.mode not in card.cognitive_modes:
+            raise InputError(f"unknown mode '{line.mode}' (card modes: {', '.join(card.modes)})", path=p,
+                             line=i, field="mode")
+        if card is not None and line.role not in card.ensemble_roles:
+            raise InputError(f"unknown role '{line.role}' (card roles: {', '.join(card.roles)})", path=p,
+                             line=i, field="role")
         seen.add(line.id)
         out.append(line)
     return out
@@ -69,12 +78,12 @@ def score_file(responses: str, out: str, *, card_path: str, scenario_paths: list
     """Score ``responses`` into ``out``; returns the number of lines scored."""
     card = load_card(card_path)
     scs = {s.id: s for s in load_scenarios(scenario_paths, card, fixtures_dir=fixtures_dir)} if scenario_paths else {}
-    lines = read_responses(responses)
+    lines = read_responses(responses, card)
     config = None
     if scoring:
-        from agenteval.scorers import load_scoring_config
+        from agenteval.scorers import ScoringConfig
 
-        config = load_scoring_config(scoring)
+        config = ScoringConfig.from_yaml(scoring)
     rows = score_lines_of(lines, card, scs, config)
     atomic_write_jsonl(Path(out), rows)
     return len(rows)
