@@ -309,6 +309,13 @@ def _run_items(rd: RunDir, ctx: RunContext, items: Sequence[PlanItem], backend: 
         journal.close()
         if old is not None:
             signal.signal(signal.SIGTERM, old)
+        stats = getattr(backend, "stats", None)
+        if callable(stats):
+            st = stats()
+            entry = st.model_dump(mode="json") if hasattr(st, "model_dump") else dict(st)
+            if hasattr(st, "cache_summary"):
+                entry["cache_summary"] = st.cache_summary()
+            manifest.backend_stats.append(entry)
 
 
 async def _run_batch(rd: RunDir, ctx: RunContext, items: Sequence[PlanItem], backend: Any,
@@ -337,6 +344,8 @@ def finalize(rd: RunDir, ctx: RunContext, manifest: RunManifest) -> tuple[dict[s
     rd.write_scores(lines)
     summary = summarize(lines, backend=ctx.settings.backend)
     summary["run_id"] = rd.run_id
+    if manifest.backend_stats:
+        summary["backend_stats"] = _sum_stats(manifest.backend_stats)
     rd.write_summary(summary)
     manifest.status = "finished"
     manifest.finished_at = utcnow()
@@ -346,6 +355,23 @@ def finalize(rd: RunDir, ctx: RunContext, manifest: RunManifest) -> tuple[dict[s
     if ctx.settings.report:
         _write_report(rd)
     return summary, (EXIT_ERRORS if summary["counts"]["error"] else EXIT_OK)
+
+
+def _sum_stats(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add up numeric backend totals over the sessions of a run (first run and resumes)."""
+    total: dict[str, Any] = {}
+    for e in entries:
+        for k, v in e.items():
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                continue
+            if k in ("window", "min_window", "max_inflight"):
+                continue  # instantaneous values, not totals
+            total[k] = total.get(k, 0) + v
+    if "cost_usd" in total:
+        total["cost_usd"] = round(total["cost_usd"], 6)
+    if "cache_saving_usd" in total:
+        total["cache_saving_usd"] = round(total["cache_saving_usd"], 6)
+    return total
 
 
 def _write_report(rd: RunDir) -> None:
@@ -373,6 +399,10 @@ def start_run(
     plan = plan_builder(card, scenarios)
     if not plan:
         raise UsageError("the plan is empty: the filters match no scenario × mode × role")
+    if settings.scoring:  # a bad scoring config is exit 2 before a run directory exists
+        from agenteval.scorers import ScoringConfig
+
+        ScoringConfig.from_yaml(settings.scoring)
     check_writable(results_dir)  # before any API call is spent
     backend = make_backend(settings)
     ctx = RunContext(card, scenarios, plan, settings)
@@ -384,7 +414,7 @@ def start_run(
                       lint_warnings=len(card.lint)),
         scenarios=[ScenarioInfo(id=s.id, path=s.source_path, content_hash=s.content_hash()) for s in scenarios],
         scenario_paths=list(scenario_paths), fixtures_dir=fixtures_dir,
-        backend=backend.describe(), model=settings.model,
+        backend={"name": backend.name, **backend.describe()}, model=settings.model,
         settings=settings.model_dump(mode="json"), plan_size=len(plan),
     )
     with rd.locked():

@@ -115,6 +115,14 @@ def render_summary(summary: dict[str, Any], run_dir: str) -> str:
     lines.append(f"  Escalation confusion: TP {e['tp']}  FP {e['fp']}  FN {e['fn']}  TN {e['tn']}")
     if summary.get("cost_usd"):
         lines.append(f"  Cost: ${summary['cost_usd']:.4f}  tokens: {summary['tokens']}")
+    bs = summary.get("backend_stats")
+    if bs:
+        lines.append(f"  API: {bs.get('api_requests', 0)} requests, {bs.get('retries', 0)} retries "
+                     f"({bs.get('rate_limited', 0)} rate-limited, {bs.get('overloaded', 0)} overloaded, "
+                     f"{bs.get('timeouts', 0)} timeouts)")
+        lines.append(f"  Prompt cache: {bs.get('prompt_cache_writes', 0)} writes, "
+                     f"{bs.get('prompt_cache_reads', 0)} reads, saved ${bs.get('cache_saving_usd', 0):.4f}; "
+                     f"response cache hits: {bs.get('response_cache_hits', 0)}")
     if c["stale"]:
         lines.append(f"  WARNING: {c['stale']} answers are stale (recorded for a different card or scenario text)")
     return "\n".join(lines)
