@@ -43,6 +43,15 @@ LOCK = ".lock"
 MIN_FREE_BYTES = 5 * 1024 * 1024
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 def utcnow() -> str:
     """Current UTC time, ISO 8601 with seconds."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -167,6 +176,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     except OSError as exc:  # an output path in a missing/unwritable place, or under a file
         raise ResultsDirError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
+        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; give the file the mode a plain open() would
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
             fh.flush()
