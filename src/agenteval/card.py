@@ -234,6 +234,9 @@ def _parse_frontmatter(
     text = "\n".join(fm_lines)
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise InputError("frontmatter is not valid YAML: nested too deeply", path=path,
+                         line=first_line) from None
     except yaml.YAMLError as exc:
         repaired: list[str] = []
         fixed_lines: list[int] = []
@@ -484,9 +487,18 @@ def parse_card(text: str, path: str = "<card>", *, strict: bool = False) -> Agen
         if not isinstance(v, dict):
             raise InputError("a cognitive mode must be a mapping with mindset/output", path=path,
                              line=fm_line("cognitive_modes"), field=f"cognitive_modes.{k}")
-        modes[str(k)] = CognitiveMode.model_validate(v)
+        try:
+            modes[str(k)] = CognitiveMode.model_validate(v)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(["cognitive_modes", str(k), *(str(x) for x in err["loc"])])
+            raise InputError(err["msg"], path=path, line=fm_line("cognitive_modes"), field=loc) from None
     roles_raw, default_role = split_default(fm.ensemble_roles, "ensemble_roles")
-    roles = {str(k): str(v) for k, v in roles_raw.items()}
+    for k, v in roles_raw.items():
+        if not isinstance(v, str):
+            raise InputError(f"a role description must be a string, got {type(v).__name__}", path=path,
+                             line=fm_line("ensemble_roles"), field=f"ensemble_roles.{k}")
+    roles = {str(k): v for k, v in roles_raw.items()}
 
     tool_modes: dict[str, list[str]] = {}
     default_tool_mode = None

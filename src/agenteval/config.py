@@ -61,10 +61,14 @@ def load_config(path: str | Path | None = None) -> ProjectConfig:
     text = read_text_file(p, what="config file", max_bytes=1024 * 1024)
     try:
         data = yaml.safe_load(text) if text.strip() else {}
+    except RecursionError:
+        raise InputError("invalid YAML: nested too deeply", path=p) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=p,
-                         line=mark.line + 1 if mark else None) from None
+        pos = getattr(exc, "position", None)  # yaml.ReaderError (e.g. a NUL byte) has a position, no mark
+        line = mark.line + 1 if mark else (text[:pos].count("\n") + 1 if isinstance(pos, int) else None)
+        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        raise InputError(f"invalid YAML: {problem}", path=p, line=line) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -183,11 +183,16 @@ def _field_line(text: str, field: str) -> int | None:
 def _safe_yaml(text: str, path: str) -> Any:
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise InputError("invalid YAML: nested too deeply", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-        raise InputError(f"invalid YAML: {' '.join(str(problem).split())}", path=path,
-                         line=(mark.line + 1) if mark is not None else None) from None
+        line = (mark.line + 1) if mark is not None else None
+        pos = getattr(exc, "position", None)  # yaml.ReaderError (e.g. a NUL byte) has a position, no mark
+        if line is None and isinstance(pos, int):
+            line = text[:pos].count("\n") + 1
+        raise InputError(f"invalid YAML: {' '.join(str(problem).split())}", path=path, line=line) from None
 
 
 def resolve_fixture(fixtures_dir: Path, rel: str, *, scenario_path: str | None, index: int) -> Path:
@@ -225,6 +230,8 @@ def parse_scenario(text: str, path: str, *, fixtures_dir: Path | None = None) ->
     if not text.strip():
         raise InputError("scenario file is empty", path=path)
     data = _safe_yaml(text, path)
+    if data is None:
+        raise InputError("scenario file has no content (only comments or blank lines)", path=path)
     if not isinstance(data, dict):
         raise InputError(f"top level must be a mapping, got {type(data).__name__}", path=path, line=1)
     try:
