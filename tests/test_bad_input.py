@@ -109,7 +109,7 @@ CONFIGS = [
     Case("configs", "scenarios_not_list.yaml", ("scenarios:", "valid list")),
     Case("configs", "python_tag.yaml", (":2:", "could not determine a constructor")),
     Case("configs", "invalid_utf8.yaml", (":2:", "not valid UTF-8")),
-    Case("configs", "missing_card.yaml", ("card not found",), names="cards/no-such-card.md"),
+    Case("configs", "missing_card.yaml", ("missing_card.yaml", "card: card file"), names="cards/no-such-card.md"),
     Case("configs", "missing_scenarios_dir.yaml", ("scenario path not found",), names="no-such-folder"),
     Case("configs", "missing_scoring.yaml", ("scoring config not found",), names="no-such-scoring.yaml",
          only=("run",)),  # `validate` does not read the scoring config

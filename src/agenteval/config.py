@@ -35,6 +35,15 @@ class ProjectConfig(BaseModel):
     scoring: str | None = Field(default=None, description="optional scoring config YAML")
 
     base_dir: Path = Field(default=Path("."), exclude=True)
+    source: str | None = Field(default=None, exclude=True, description="the config file, if one was read")
+
+    @property
+    def card_path(self) -> str:
+        """The card file; a missing one is an error naming the config file and its ``card`` field."""
+        p = self.resolve(self.card)
+        if self.source and not p.exists():
+            raise InputError(f"card file '{p}' not found", path=self.source, field="card")
+        return str(p)
 
     def resolve(self, p: str) -> Path:
         """A config path resolved against the config file's folder."""
@@ -80,4 +89,5 @@ def load_config(path: str | Path | None = None) -> ProjectConfig:
         msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
         raise InputError(msg, path=p, field=".".join(str(x) for x in err["loc"])) from None
     cfg.base_dir = p.parent
+    cfg.source = str(p)
     return cfg

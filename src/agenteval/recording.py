@@ -25,7 +25,7 @@ from agenteval.card import AgentCard
 from agenteval.errors import InputError
 from agenteval.prompt import build_request
 from agenteval.scenario import Scenario
-from agenteval.store import atomic_write_jsonl, read_jsonl, utcnow
+from agenteval.store import atomic_write_jsonl, read_jsonl_numbered, utcnow
 
 
 class AuthoredLine(BaseModel):
@@ -74,7 +74,7 @@ def import_authored(
     by_id = {s.id: s for s in scenarios}
     out: list[Recording] = []
     p = Path(responses)
-    for i, row in enumerate(read_jsonl(p), start=1):
+    for i, row in read_jsonl_numbered(p):
         try:
             ln = AuthoredLine.model_validate(row)
         except ValidationError as exc:

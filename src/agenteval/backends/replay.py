@@ -17,7 +17,7 @@ from agenteval.backends.base import BackendResult
 from agenteval.errors import InputError
 from agenteval.plan import PlanItem
 from agenteval.prompt import LLMRequest
-from agenteval.store import read_jsonl
+from agenteval.store import read_jsonl_numbered
 
 Key = tuple[str, str, str, int]
 
@@ -61,7 +61,7 @@ def load_recordings(directory: str | Path) -> dict[Key, Recording]:
     if not d.is_dir():
         raise InputError("recordings path is not a directory", path=d)
     for f in sorted(d.rglob("*.jsonl")):
-        for i, row in enumerate(read_jsonl(f), start=1):
+        for i, row in read_jsonl_numbered(f):
             try:
                 rec = Recording.model_validate(row)
             except ValidationError as exc:
