@@ -87,3 +87,41 @@ def score_file(responses: str, out: str, *, card_path: str, scenario_paths: list
     rows = score_lines_of(lines, card, scs, config)
     atomic_write_jsonl(Path(out), rows)
     return len(rows)
+
+
+class GoldenLabels(BaseModel):
+    """Expected check outcomes of one golden item (names and meanings: docs/scoring-contract.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    envelope_ok: bool
+    envelope_loose_ok: bool
+    confidence_level: str | None
+    escalated: bool
+    never_violations: list[str]
+    layout_ok: bool | None = None
+    mode_adherence: bool | None = None
+    role_adherence: bool | None = None
+    elements_found: list[str] | None = None
+
+
+class GoldenLine(ResponseLine):
+    """One line of ``golden/labelled/*.jsonl``: a response line plus its labels and their rationale."""
+
+    model_config = ConfigDict(extra="forbid")
+    tool_mode: str | None
+    response: str
+    labels: GoldenLabels
+    rationale: dict[str, str]
+
+
+def read_golden(path: str | Path) -> list[GoldenLine]:
+    """Read and validate one golden labelled file (errors name file, line and field)."""
+    p = Path(path)
+    out: list[GoldenLine] = []
+    for i, row in read_jsonl_numbered(p):
+        try:
+            out.append(GoldenLine.model_validate(row))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise InputError(err["msg"], path=p, line=i, field=".".join(str(x) for x in err["loc"])) from None
+    return out
