@@ -79,7 +79,8 @@ def run(
 ) -> None:
     """Run the matrix scenario × mode × role × epoch and score it. Last stdout line: the run directory."""
     from agenteval import runner
-    from agenteval.plan import build_plan, parse_list, shard as shard_items
+    from agenteval.plan import build_plan, parse_list
+    from agenteval.plan import shard as shard_items
 
     argv = ["agenteval", *sys.argv[1:]]
     if resume:
