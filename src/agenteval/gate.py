@@ -1,0 +1,604 @@
+"""``agenteval gate``: pass/fail a run for CI against ``gates.yaml``.
+
+Gates:
+
+* **inputs** — the run finished; no stale replay answers (recorded for a different card or scenario
+  text), no skipped and no errored items, unless ``allow`` says so explicitly: a gate never passes on
+  answers to a prompt that is no longer the one under test. Optionally the run's card hash must match
+  a given card file.
+* **metrics** — ``min``/``max`` thresholds on any metric of the run (``agenteval gate --list-metrics``),
+  on the point estimate or, with ``bound: ci``, on the 95% confidence bound.
+* **never_rules** — a maximum violation rate per Never rule (``"*"`` for every rule in the data).
+* **k_of_n** — per scenario × mode × role cell: at least k of n epochs pass (every applicable
+  compliance check — graded ones, ``task.*`` and rule coverage, only with ``graded_checks`` — minus
+  ``ignore_checks``); one JUnit testcase per cell.
+* **regression** — with ``--baseline``: no metric significantly worse than the baseline
+  (``agenteval compare``: Holm-adjusted, optional practical margin ``min_delta``) and no significant
+  McNemar regression of item pass/fail.
+
+Exit codes: 0 pass, 1 fail, 2 bad config or input.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agenteval.errors import InputError
+from agenteval.report import RunData, cell_of, read_run
+from agenteval.stats import SET_METRICS, Metric, failed_checks, item_metrics, item_passed, run_metrics
+from agenteval.store import ScoreLine
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+
+
+# --------------------------------------------------------------------------- config
+
+
+class Threshold(BaseModel):
+    """A bound on one metric."""
+
+    model_config = ConfigDict(extra="forbid")
+    min: float | None = None
+    max: float | None = None
+    bound: Literal["point", "ci"] = Field(
+        default="point",
+        description="compare the point estimate, or the 95% CI bound (ci_low for min, ci_high for max)",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Threshold:
+        if self.min is None and self.max is None:
+            raise ValueError("give min or max")
+        return self
+
+
+class Allow(BaseModel):
+    """What the gate tolerates; everything is refused unless set to true here."""
+
+    model_config = ConfigDict(extra="forbid")
+    stale: bool = Field(default=False, description="stale replay answers (recorded for another card/scenario text)")
+    skipped: bool = False
+    errors: bool = False
+    unfinished: bool = False
+
+
+class KOfN(BaseModel):
+    """Per cell: at least ``k`` of ``n`` epochs must pass (scaled to the cell's epoch count if it differs)."""
+
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(default=1, ge=0)
+    n: int = Field(default=1, ge=1)
+    ignore_checks: list[str] = Field(default_factory=list, description="check ids or globs not counted")
+    graded_checks: bool = Field(
+        default=False, description="also count graded checks (task.*, rule coverage such as always.1)"
+    )
+
+    @model_validator(mode="after")
+    def _k_le_n(self) -> KOfN:
+        if self.k > self.n:
+            raise ValueError("k must not exceed n")
+        return self
+
+    def required(self, epochs: int) -> int:
+        """Passes needed in a cell with ``epochs`` scored epochs."""
+        if epochs == self.n:
+            return self.k
+        return math.ceil(self.k / self.n * epochs - 1e-9)
+
+
+class Regression(BaseModel):
+    """No significant regression against ``--baseline`` (uses ``agenteval compare``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    metrics: Literal["all"] | list[str] = "all"
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    min_delta: float = Field(default=0.0, ge=0, description="ignore significant regressions smaller than this")
+    mcnemar: bool = True
+    allow_plan_mismatch: bool = Field(default=True, description="items only in one run are reported either way")
+    n_boot: int = Field(default=10_000, ge=100)
+    seed: int = 0
+
+
+class GateConfig(BaseModel):
+    """``gates.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: Literal[1] = 1
+    allow: Allow = Field(default_factory=Allow)
+    card: str | None = Field(default=None, description="card file the run must have used (hash check)")
+    metrics: dict[str, Threshold] = Field(default_factory=dict)
+    never_rules: dict[str, Threshold] = Field(default_factory=dict)
+    k_of_n: KOfN = Field(default_factory=KOfN)
+    regression: Regression = Field(default_factory=Regression)
+
+
+def load_gate_config(path: str | Path) -> GateConfig:
+    """Read and validate ``gates.yaml``; every problem is an :class:`InputError` naming file and field."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", path=p) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", path=p) from None
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(
+            f"invalid YAML: {getattr(exc, 'problem', exc)}", path=p, line=mark.line + 1 if mark else None
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError("top level must be a mapping", path=p, line=1)
+    try:
+        cfg = GateConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise InputError(msg, path=p, field=".".join(str(x) for x in err["loc"])) from None
+    for name in cfg.never_rules:
+        if name != "*" and not re.fullmatch(r"never\.\d+", name):
+            raise InputError("Never-rule ids look like never.N (or '*' for all)", path=p, field=f"never_rules.{name}")
+    return cfg
+
+
+def known_metrics(lines: list[ScoreLine] | None = None) -> list[str]:
+    """Metric names a gate can use (violation.never.N for the rules in ``lines``)."""
+    return [*item_metrics(lines or []), *SET_METRICS]
+
+
+def _validate_metric_names(cfg: GateConfig, lines: list[ScoreLine], path: str | Path | None) -> None:
+    known = set(known_metrics(lines))
+    for name in cfg.metrics:
+        if name in known or re.fullmatch(r"violation\.never\.\d+", name):
+            continue
+        raise InputError(
+            f"unknown metric '{name}' (known: {', '.join(sorted(known))})", path=path, field=f"metrics.{name}"
+        )
+    if cfg.regression.metrics != "all":
+        for name in cfg.regression.metrics:
+            if name not in known and name != "mcnemar" and not re.fullmatch(r"violation\.never\.\d+", name):
+                raise InputError(f"unknown metric '{name}'", path=path, field="regression.metrics")
+
+
+# --------------------------------------------------------------------------- results
+
+
+class GateCheck(BaseModel):
+    """One run-level gate and its outcome."""
+
+    name: str
+    kind: Literal["inputs", "metric", "never_rule", "regression", "cells"]
+    passed: bool
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+
+
+class CellResult(BaseModel):
+    """One scenario × mode × role cell (a JUnit testcase)."""
+
+    scenario: str
+    mode: str
+    role: str
+    epochs: int
+    scored: int
+    passed_epochs: int
+    required: int
+    outcome: Literal["passed", "failed", "skipped"]
+    failures: list[str] = Field(default_factory=list, description="why, one line per failed epoch/check")
+
+
+class GateResult(BaseModel):
+    """``agenteval gate``'s verdict."""
+
+    run_id: str
+    run_path: str
+    baseline: str | None = None
+    passed: bool
+    checks: list[GateCheck]
+    cells: list[CellResult]
+    compare: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _ignored(check_id: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(check_id, p) for p in patterns)
+
+
+def _item_ok(s: ScoreLine, ignore: list[str], graded: bool = False) -> tuple[bool, list[str]]:
+    if s.checks:
+        failed = [
+            f"{cid}: {why or 'failed'}" for cid, why in failed_checks(s, graded=graded) if not _ignored(cid, ignore)
+        ]
+        return not failed, failed
+    ok = bool(item_passed(s))
+    return ok, [] if ok else ["envelope, Never rules or escalation failed (no per-check detail in scores)"]
+
+
+def evaluate_cells(lines: list[ScoreLine], cfg: GateConfig) -> list[CellResult]:
+    """k-of-n per cell; stale/skipped/errored items fail their cell unless allowed."""
+    groups: dict[tuple[str, str, str], list[ScoreLine]] = defaultdict(list)
+    for s in lines:
+        groups[cell_of(s)].append(s)
+    out = []
+    for (sc, mode, role), items in groups.items():
+        failures: list[str] = []
+        scored = 0
+        passes = 0
+        for s in sorted(items, key=lambda x: x.epoch):
+            if s.status == "skipped":
+                if not cfg.allow.skipped:
+                    failures.append(f"epoch {s.epoch}: skipped{f' ({s.error})' if s.error else ''}")
+                continue
+            if s.status == "error":
+                if not cfg.allow.errors:
+                    failures.append(f"epoch {s.epoch}: error: {s.error or 'not answered'}")
+                continue
+            if s.stale and not cfg.allow.stale:
+                failures.append(f"epoch {s.epoch}: stale answer (recorded for a different card or scenario text)")
+                continue
+            scored += 1
+            ok, why = _item_ok(s, cfg.k_of_n.ignore_checks, cfg.k_of_n.graded_checks)
+            passes += ok
+            failures += [f"epoch {s.epoch}: {w}" for w in why]
+        required = cfg.k_of_n.required(scored) if scored else 0
+        blocked = any("stale answer" in f or ": skipped" in f or ": error" in f for f in failures)
+        if scored == 0 and not blocked:
+            outcome: Any = "skipped"
+        elif blocked or passes < required:
+            outcome = "failed"
+        else:
+            outcome = "passed"
+        if outcome == "failed" and not blocked:
+            failures.insert(0, f"{passes} of {scored} epoch(s) passed, {required} required")
+        out.append(
+            CellResult(
+                scenario=sc,
+                mode=mode,
+                role=role,
+                epochs=len(items),
+                scored=scored,
+                passed_epochs=passes,
+                required=required,
+                outcome=outcome,
+                failures=failures if outcome != "passed" else [],
+            )
+        )
+    return out
+
+
+def _threshold_check(name: str, kind: Any, m: Metric | None, t: Threshold) -> GateCheck:
+    label = m.label if m else name
+    if m is None or m.mean is None or m.n == 0:
+        return GateCheck(name=name, kind=kind, passed=False, message=f"{label}: no items to measure it on")
+    parts = []
+    ok = True
+    for side, limit in (("min", t.min), ("max", t.max)):
+        if limit is None:
+            continue
+        if t.bound == "ci":
+            v = m.ci_low if side == "min" else m.ci_high
+            what = "95% CI lower bound" if side == "min" else "95% CI upper bound"
+            if v is None:  # no SE (one scenario): fall back to the point estimate, said so
+                v, what = m.mean, "estimate (no CI: fewer than 2 scenarios)"
+        else:
+            v, what = m.mean, "estimate"
+        good = v >= limit if side == "min" else v <= limit
+        ok &= good
+        parts.append(f"{what} {v:.4f} {'>=' if side == 'min' else '<='} {limit} {'ok' if good else 'FAILED'}")
+    se = f" ± {m.se:.4f}" if m.se is not None else ""
+    return GateCheck(
+        name=name,
+        kind=kind,
+        passed=ok,
+        value=m.mean,
+        threshold=t.min if t.min is not None else t.max,
+        message=f"{label} = {m.mean:.4f}{se} (n={m.n}): " + "; ".join(parts),
+    )
+
+
+def run_gate(
+    run_path: str | Path,
+    cfg: GateConfig,
+    *,
+    baseline: str | Path | None = None,
+    card: str | Path | None = None,
+    config_path: str | Path | None = None,
+) -> GateResult:
+    """Evaluate every gate of ``cfg`` on the run (and against ``baseline``)."""
+    run = read_run(run_path)
+    lines = run.lines
+    _validate_metric_names(cfg, lines, config_path)
+    checks: list[GateCheck] = []
+    checks += _input_checks(run, cfg, card, config_path)
+    metrics = run_metrics(lines)
+    for name, t in cfg.metrics.items():
+        checks.append(_threshold_check(name, "metric", metrics.get(name), t))
+    rules = sorted(
+        {k.split(".", 1)[1] for k in metrics if k.startswith("violation.")},
+        key=lambda r: int(r.split(".")[1]) if r.split(".")[1].isdigit() else 0,
+    )
+    per_rule: dict[str, Threshold] = {}
+    if "*" in cfg.never_rules:
+        per_rule.update({r: cfg.never_rules["*"] for r in rules})
+    per_rule.update({r: t for r, t in cfg.never_rules.items() if r != "*"})  # a specific id overrides "*"
+    for r in sorted(per_rule, key=lambda x: (len(x), x)):
+        if f"violation.{r}" not in metrics:  # a rule no item broke and no check names: measure it anyway
+            metrics[f"violation.{r}"] = rule_metric(lines, r)
+        checks.append(_threshold_check(f"violation.{r}", "never_rule", metrics.get(f"violation.{r}"), per_rule[r]))
+    cells = evaluate_cells(lines, cfg)
+    failed_cells = [c for c in cells if c.outcome == "failed"]
+    checks.append(
+        GateCheck(
+            name="cells.k_of_n",
+            kind="cells",
+            passed=not failed_cells,
+            message=f"{len(cells) - len(failed_cells)} of {len(cells)} cells pass "
+            f"(k={cfg.k_of_n.k} of n={cfg.k_of_n.n} epochs)",
+            value=float(len(failed_cells)),
+            threshold=0.0,
+        )
+    )
+    cmp_dump = None
+    if baseline is not None and cfg.regression.enabled:
+        cmp_checks, cmp_dump = _regression_checks(read_run(baseline), run, cfg)
+        checks += cmp_checks
+    elif cfg.regression.enabled:
+        checks.append(
+            GateCheck(
+                name="regression",
+                kind="regression",
+                passed=True,
+                message="no --baseline given: regression check not run",
+            )
+        )
+    return GateResult(
+        run_id=run.rd.run_id,
+        run_path=str(run.path),
+        baseline=str(baseline) if baseline else None,
+        passed=all(c.passed for c in checks),
+        checks=checks,
+        cells=cells,
+        compare=cmp_dump,
+    )
+
+
+def rule_metric(lines: list[ScoreLine], rule: str) -> Metric:
+    """The violation rate of one Never rule, also for a rule that appears nowhere in the data."""
+    from agenteval.stats import clustered_mean, item_values, metric_from_estimate, violation_fn
+
+    vals, cl = item_values(lines, violation_fn(rule))
+    return metric_from_estimate(
+        f"violation.{rule}", f"Violation rate {rule}", clustered_mean(vals, cl), "clustered_mean", False
+    )
+
+
+def _input_checks(
+    run: RunData, cfg: GateConfig, card: str | Path | None, config_path: str | Path | None
+) -> list[GateCheck]:
+    lines = run.lines
+    out = []
+    st = run.manifest.status
+    out.append(
+        GateCheck(
+            name="inputs.finished",
+            kind="inputs",
+            passed=st == "finished" or cfg.allow.unfinished,
+            message=f"run status {st}"
+            + ("" if st == "finished" else " (allowed)" if cfg.allow.unfinished else " (not finished)"),
+        )
+    )
+    scored = sum(1 for s in lines if s.status == "ok")
+    out.append(
+        GateCheck(
+            name="inputs.scored",
+            kind="inputs",
+            passed=scored > 0,
+            message=f"{scored} of {len(lines)} item(s) scored",
+            value=float(scored),
+        )
+    )
+    for name, n, allowed, what in (
+        (
+            "inputs.stale",
+            sum(1 for s in lines if s.stale and s.status == "ok"),
+            cfg.allow.stale,
+            "stale answer(s): recorded for a different card or scenario text than the one under test",
+        ),
+        (
+            "inputs.skipped",
+            sum(1 for s in lines if s.status == "skipped"),
+            cfg.allow.skipped,
+            "skipped item(s)",
+        ),
+        ("inputs.errors", sum(1 for s in lines if s.status == "error"), cfg.allow.errors, "errored item(s)"),
+    ):
+        msg = f"{n} {what}" + (" (allowed by config)" if n and allowed else "")
+        out.append(
+            GateCheck(name=name, kind="inputs", passed=n == 0 or allowed, message=msg, value=float(n), threshold=0.0)
+        )
+    card_file = card or cfg.card
+    if card_file:
+        p = Path(card_file)
+        if not p.is_absolute() and card is None and config_path is not None:
+            p = Path(config_path).parent / p
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read card: {exc}", path=p) from None
+        h = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+        same = h == run.manifest.card.content_hash
+        out.append(
+            GateCheck(
+                name="inputs.card",
+                kind="inputs",
+                passed=same,
+                message=f"run card {run.manifest.card.content_hash[:19]} "
+                f"{'matches' if same else 'DIFFERS FROM'} {p} ({h[:19]})",
+            )
+        )
+    return out
+
+
+def _regression_checks(base: RunData, run: RunData, cfg: GateConfig) -> tuple[list[GateCheck], dict[str, Any]]:
+    from agenteval.compare import compare_data
+
+    rc = cfg.regression
+    res = compare_data(base, run, n_boot=rc.n_boot, seed=rc.seed, alpha=rc.alpha)
+    out = []
+    mm = res.mismatch
+    if res.pairs_scored == 0:
+        out.append(
+            GateCheck(
+                name="regression.pairs",
+                kind="regression",
+                passed=False,
+                message="no item is scored in both the run and the baseline: nothing to compare",
+            )
+        )
+    mismatch_msg = (
+        f"{mm.only_in_a_count} item(s) only in the baseline, {mm.only_in_b_count} only in the run, "
+        f"{len(mm.scenario_hash_changed)} scenario(s) changed text"
+    )
+    out.append(
+        GateCheck(
+            name="regression.plan",
+            kind="regression",
+            passed=rc.allow_plan_mismatch or not (mm.only_in_a_count or mm.only_in_b_count),
+            message=mismatch_msg + ("" if rc.allow_plan_mismatch else " (plan mismatch not allowed)"),
+        )
+    )
+    selected = None if rc.metrics == "all" else set(rc.metrics)
+    for m in res.metrics:
+        if selected is not None and m.name not in selected:
+            continue
+        if m.verdict != "regressed":
+            continue
+        if m.delta is not None and abs(m.delta) < rc.min_delta:
+            continue
+        out.append(
+            GateCheck(
+                name=f"regression.{m.name}",
+                kind="regression",
+                passed=False,
+                value=m.delta,
+                message=f"{m.label}: {m.a:.4f} -> {m.b:.4f} (Δ {m.delta:+.4f}, 95% CI "
+                f"{m.ci_low:+.4f}..{m.ci_high:+.4f}, p Holm {m.p_holm:.3g})",
+            )
+        )
+    if rc.mcnemar and (selected is None or "mcnemar" in selected) and "mcnemar" in res.regressions:
+        mc = res.mcnemar
+        out.append(
+            GateCheck(
+                name="regression.mcnemar",
+                kind="regression",
+                passed=False,
+                message=f"item pass/fail: {mc.regressed} regressed vs {mc.improved} improved "
+                f"({mc.method}, p Holm {mc.p_holm:.3g})",
+            )
+        )
+    if not [c for c in out if not c.passed and c.name not in ("regression.plan",)]:
+        out.append(
+            GateCheck(
+                name="regression",
+                kind="regression",
+                passed=True,
+                message=f"no significant regression vs {res.a.run_id} ({res.pairs_scored} paired items, "
+                f"Holm α {rc.alpha})",
+            )
+        )
+    return out, res.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _x(s: str) -> str:
+    return _XML_BAD.sub("?", s)
+
+
+def junit_xml(res: GateResult) -> str:
+    """JUnit XML: one testcase per scenario × mode × role, plus one per run-level gate."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("testsuites", name="agenteval gate")
+    cells = ET.SubElement(root, "testsuite", name=f"agenteval.cells.{_x(res.run_id)}")
+    nf = ns = 0
+    for c in res.cells:
+        tc = ET.SubElement(
+            cells,
+            "testcase",
+            classname=_x(f"agenteval.{c.scenario}"),
+            name=_x(f"{c.mode}/{c.role}"),
+            time="0",
+        )
+        if c.outcome == "failed":
+            nf += 1
+            first = c.failures[0] if c.failures else "failed"
+            el = ET.SubElement(tc, "failure", message=_x(first[:500]), type="agenteval.cell")
+            el.text = _x("\n".join(c.failures))
+        elif c.outcome == "skipped":
+            ns += 1
+            ET.SubElement(tc, "skipped", message="no scored epoch")
+    cells.set("tests", str(len(res.cells)))
+    cells.set("failures", str(nf))
+    cells.set("skipped", str(ns))
+    cells.set("errors", "0")
+    gates = ET.SubElement(root, "testsuite", name="agenteval.gates")
+    gf = 0
+    for g in res.checks:
+        tc = ET.SubElement(gates, "testcase", classname=f"agenteval.gate.{g.kind}", name=_x(g.name), time="0")
+        if not g.passed:
+            gf += 1
+            el = ET.SubElement(tc, "failure", message=_x(g.message[:500]), type=f"agenteval.{g.kind}")
+            el.text = _x(g.message)
+        else:
+            out = ET.SubElement(tc, "system-out")
+            out.text = _x(g.message)
+    gates.set("tests", str(len(res.checks)))
+    gates.set("failures", str(gf))
+    gates.set("errors", "0")
+    root.set("tests", str(len(res.cells) + len(res.checks)))
+    root.set("failures", str(nf + gf))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render_text(res: GateResult) -> str:
+    """Plain-text verdict (what ``agenteval gate`` prints)."""
+    out = [f"gate {'PASSED' if res.passed else 'FAILED'}: {res.run_path}"]
+    for g in res.checks:
+        out.append(f"  [{'ok' if g.passed else 'FAIL'}] {g.name}: {g.message}")
+    failed = [c for c in res.cells if c.outcome == "failed"]
+    for c in failed[:20]:
+        out.append(f"  cell {c.scenario}/{c.mode}/{c.role}: " + "; ".join(c.failures[:4]))
+    if len(failed) > 20:
+        out.append(f"  ... {len(failed) - 20} more failed cell(s)")
+    return "\n".join(out)
+
+
+def render_markdown(res: GateResult) -> str:
+    """Markdown verdict for a PR comment."""
+    from agenteval.report import environment
+
+    return str(environment(html=False).get_template("gate.md.j2").render(g=res))
