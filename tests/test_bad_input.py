@@ -346,8 +346,6 @@ def test_score_out_path_that_cannot_be_written(out, tmp_path, capsys, monkeypatc
     assert not [f for f in proj.rglob(".*.tmp")], "a temp file was left behind"
 
 
-@pytest.mark.xfail(reason="scorers/config.py ScoringConfig.from_yaml does not catch RecursionError "
-                          "(deeply nested YAML -> internal error, exit 1)", strict=False)
 def test_deeply_nested_scoring_config(tmp_path, capsys, monkeypatch):
     proj = _project(tmp_path)
     (proj / "deep.yaml").write_text("never_overrides: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n")

@@ -39,6 +39,7 @@ PLAN = "plan.json"
 TRANSCRIPTS = "transcripts.jsonl"
 SCORES = "scores.jsonl"
 SUMMARY = "summary.json"
+CARD_COPY = "card.md"
 LOCK = ".lock"
 MIN_FREE_BYTES = 5 * 1024 * 1024
 
@@ -149,6 +150,7 @@ class ScoreLine(BaseModel):
     confidence_stated: float | None = None
     escalated: bool | None = None
     escalation_target: str | None = None
+    triggers_cited: list[str] = Field(default_factory=list)
     never_violations: list[str] = Field(default_factory=list)
     tempted: list[str] = Field(default_factory=list)
     layout_ok: bool | None = None
@@ -156,6 +158,7 @@ class ScoreLine(BaseModel):
     role_adherence: bool | None = None
     elements_found: list[str] | None = None
     task_score: float | None = None
+    truncated: bool = False
     cost_usd: float | None = None
     usage: dict[str, int] = Field(default_factory=dict)
     checks: list[dict[str, Any]] = Field(default_factory=list)
@@ -326,6 +329,10 @@ class RunDir:
             raise InputError("plan must be a JSON list", path=p)
         return data
 
+    def write_card(self, text: str) -> None:
+        """Keep a copy of the run's card as ``card.md`` (what ``compare`` diffs)."""
+        atomic_write_text(self.path / CARD_COPY, text)
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         """Write ``summary.json`` atomically."""
         atomic_write_json(self.path / SUMMARY, summary)
@@ -381,26 +388,39 @@ class RunDir:
     # ---- locking
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the run's lock file; RunLockedError if a live process holds it."""
+        """Hold the run's lock file; RunLockedError if a live process holds it.
+
+        Taking the lock (and taking over the stale lock of a dead process) happens under an exclusive
+        ``flock`` of the run directory where available, so two processes that find the same stale lock
+        cannot both take it over (one would delete the other's fresh lock).
+        """
         lock = self.path / LOCK
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                pid = _read_pid(lock)
-                if pid is not None and _pid_alive(pid):
-                    raise RunLockedError(
-                        f"{self.path}: run is in use by process {pid} (lock file {LOCK}); "
-                        "wait for it to finish or stop it first"
-                    ) from None
-                with contextlib.suppress(FileNotFoundError):
-                    lock.unlink()  # stale lock of a dead process
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            break
-        else:  # pragma: no cover - lost a race twice
-            raise RunLockedError(f"{self.path}: run is in use by another process")
+        with _dir_guard(self.path):
+            for _ in range(2):
+                try:
+                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    pid = _read_pid(lock)
+                    if pid is not None and _pid_alive(pid):
+                        raise RunLockedError(
+                            f"{self.path}: run is in use by process {pid} (lock file {LOCK}); "
+                            "wait for it to finish or stop it first"
+                        ) from None
+                    with contextlib.suppress(FileNotFoundError):
+                        lock.unlink()  # stale lock of a dead process
+                    continue
+                except OSError as exc:  # e.g. the run directory is read-only
+                    raise ResultsDirError(f"{lock}: cannot create the lock file: {exc.strerror or exc}") from None
+                try:
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(str(os.getpid()))
+                except OSError as exc:  # e.g. the disk is full
+                    with contextlib.suppress(OSError):
+                        lock.unlink()
+                    raise ResultsDirError(f"{lock}: cannot write the lock file: {exc.strerror or exc}") from None
+                break
+            else:  # pragma: no cover - lost a race twice
+                raise RunLockedError(f"{self.path}: run is in use by another process")
         try:
             yield
         finally:
@@ -431,6 +451,26 @@ class Journal:
             with contextlib.suppress(OSError):
                 os.fsync(self._fh.fileno())
             self._fh.close()
+
+
+@contextlib.contextmanager
+def _dir_guard(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` of the directory ``path`` while the block runs (no-op without fcntl)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - cannot open the directory: fall back to the plain lock file
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def _read_pid(lock: Path) -> int | None:

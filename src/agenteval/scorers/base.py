@@ -42,6 +42,7 @@ class ScoreRecord(BaseModel):
     confidence_stated: float | None = Field(default=None, description="a number the response itself stated")
     escalated: bool = False
     escalation_target: str | None = None
+    triggers_cited: list[str] = Field(default_factory=list, description="escalation trigger ids the response cites")
     never_violations: list[str] = Field(default_factory=list)
     layout_ok: bool | None = Field(default=None, description="None when the tool mode has no layout")
     mode_adherence: bool | None = None
@@ -50,6 +51,9 @@ class ScoreRecord(BaseModel):
         default=None, description="ids of planted defects found / required elements covered; None if unknown scenario"
     )
     task_score: float | None = None
+    truncated: bool = Field(
+        default=False, description="the response was too long and only its head and tail were scanned"
+    )
     checks: list[CheckResult] = Field(default_factory=list)
 
     def check(self, check_id: str) -> CheckResult | None:
