@@ -9,6 +9,7 @@ plan, backend and settings recorded in its manifest: items whose latest journal 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -65,6 +66,7 @@ class RunSettings(BaseModel):
     report: bool = True
     strict_card: bool = False
     scoring: str | None = None
+    judge: str | None = None  # LLM judge model (--judge): adds judge.* checks (needs the live API)
 
 
 _SECRET_PATTERNS = [
@@ -110,6 +112,32 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return r.stdout.strip() or None if r.returncode == 0 else None
 
 
+_BACKEND_ENV = {  # environment knobs of the live backend: variable -> (constructor argument, type)
+    "AGENTEVAL_TIMEOUT_S": ("timeout_s", float),
+    "AGENTEVAL_MAX_RETRIES": ("max_retries", int),
+    "AGENTEVAL_RETRY_AFTER_CAP_S": ("retry_after_cap_s", float),
+}
+
+
+def _backend_env() -> dict[str, Any]:
+    """``AGENTEVAL_TIMEOUT_S`` / ``AGENTEVAL_MAX_RETRIES`` / ``AGENTEVAL_RETRY_AFTER_CAP_S`` when set."""
+    out: dict[str, Any] = {}
+    for var, (arg, typ) in _BACKEND_ENV.items():
+        raw = os.environ.get(var, "").strip()
+        if not raw:
+            continue
+        try:
+            value = typ(raw)
+        except ValueError:
+            value = None
+        ok = value is not None and (value >= 0 if typ is int else 0 < value < float("inf"))
+        if not ok:
+            want = "a whole number >= 0" if typ is int else "a number of seconds > 0"
+            raise UsageError(f"{var}: expected {want}, got '{raw}'")
+        out[arg] = value
+    return out
+
+
 def make_backend(settings: RunSettings) -> Backend:
     """Build the backend the settings name."""
     if settings.backend == "replay":
@@ -124,6 +152,7 @@ def make_backend(settings: RunSettings) -> Backend:
             concurrency=settings.concurrency,
             cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
             use_cache=settings.use_cache,
+            **_backend_env(),
         )
     raise UsageError(f"--backend: unknown backend '{settings.backend}' (replay|anthropic)")
 
@@ -138,6 +167,7 @@ class RunContext:
         self.plan = list(plan)
         self.settings = settings
         self._requests: dict[tuple[str, str, str], LLMRequest] = {}
+        self._prompt_hashes: dict[tuple[str, str, str], str] = {}
 
     def request(self, item: PlanItem) -> LLMRequest:
         """The request for an item (built once per cell; epochs share it)."""
@@ -149,14 +179,21 @@ class RunContext:
             self._requests[item.cell] = req
         return req
 
+    def prompt_hash(self, item: PlanItem) -> str:
+        """The item's request's ``prompt_hash`` (computed once per cell)."""
+        h = self._prompt_hashes.get(item.cell)
+        if h is None:
+            h = self._prompt_hashes[item.cell] = self.request(item).prompt_hash()
+        return h
 
-def _record(item: PlanItem, res: BackendResult, req: LLMRequest, started: str) -> TranscriptRecord:
+
+def _record(item: PlanItem, res: BackendResult, prompt_hash: str, started: str) -> TranscriptRecord:
     return TranscriptRecord(
         item_id=item.id, scenario_id=item.scenario_id, mode=item.mode, role=item.role, epoch=item.epoch,
         tool_mode=item.tool_mode, status=res.status, response=res.text, error=res.error,
         error_type=res.error_type, model=res.model, stop_reason=res.stop_reason,
         usage=res.usage.model_dump(), cost_usd=res.cost_usd, latency_s=res.latency_s, attempts=res.attempts,
-        stale=res.stale, cached=res.cached, prompt_hash=req.prompt_hash(), provenance=res.provenance,
+        stale=res.stale, cached=res.cached, prompt_hash=prompt_hash, provenance=res.provenance,
         started_at=started, finished_at=utcnow(),
     )
 
@@ -229,7 +266,7 @@ async def execute(
             except Exception as exc:  # a backend bug must not lose the item: record it as an error
                 res = BackendResult(status="error", error=f"{type(exc).__name__}: {exc}",
                                     error_type="backend_exception")
-            out = on_record(_record(item, res, req, started))
+            out = on_record(_record(item, res, ctx.prompt_hash(item), started))
             if asyncio.iscoroutine(out):
                 await out
 
@@ -242,6 +279,12 @@ def score_lines(ctx: RunContext, latest: dict[str, TranscriptRecord]) -> list[Sc
     from agenteval.scorers import ScoreContext, ScoringConfig, score_response
 
     config = ScoringConfig.from_yaml(ctx.settings.scoring) if ctx.settings.scoring else None
+    if ctx.settings.judge:  # prefetch the judge's answers for every ok response, then score with it
+        from agenteval.scorers.llm_judge import install_judge, items_from_transcripts
+
+        config = install_judge(ctx.settings.judge, ctx.card, items_from_transcripts(ctx, latest), config,
+                               cache_dir=ctx.settings.cache_dir, use_cache=ctx.settings.use_cache,
+                               concurrency=ctx.settings.concurrency)
     lines: list[ScoreLine] = []
     for item in ctx.plan:
         sc = ctx.scenarios.get(item.scenario_id)
@@ -262,6 +305,11 @@ def score_lines(ctx: RunContext, latest: dict[str, TranscriptRecord]) -> list[Sc
                                ctx.card, sc, config)
         lines.append(ScoreLine(**base, status="ok", **score.model_dump(mode="json")))
     return lines
+
+
+def card_text(path: str) -> str:
+    """The card file's text (already validated by the load)."""
+    return Path(path).read_text(encoding="utf-8")
 
 
 def _load_inputs(card_path: str, scenario_paths: Sequence[str], fixtures_dir: str | None,
@@ -294,6 +342,10 @@ def _run_items(rd: RunDir, ctx: RunContext, items: Sequence[PlanItem], backend: 
 
     async def main() -> None:
         try:
+            prepare = getattr(backend, "prepare", None)
+            if callable(prepare):  # e.g. import the SDK now, not inside the first item's timed request
+                with contextlib.suppress(Exception):  # a failure recurs per item, where it is recorded
+                    prepare()
             if ctx.settings.batch and hasattr(backend, "run_batch"):
                 await _run_batch(rd, ctx, items, backend, manifest, on_record)
             else:
@@ -331,7 +383,7 @@ async def _run_batch(rd: RunDir, ctx: RunContext, items: Sequence[PlanItem], bac
 
     async def on_result(item: PlanItem, res: BackendResult) -> None:
         it = by_id.get(item.id, item)
-        on_record(_record(it, res, ctx.request(it), started))
+        on_record(_record(it, res, ctx.prompt_hash(it), started))
 
     await backend.run_batch(pairs, on_result, on_submitted=on_submitted,
                             resume_batch_ids=list(manifest.batch_ids))
@@ -419,6 +471,7 @@ def start_run(
     )
     with rd.locked():
         rd.write_plan([it.model_dump() for it in plan])
+        rd.write_card(card_text(card_path))  # a copy, so compare can diff cards after the file changes
         rd.write_manifest(manifest)
         try:
             _run_items(rd, ctx, plan, backend, manifest, "run")

@@ -39,6 +39,7 @@ import math
 import os
 import random
 import time
+import types
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ from agenteval.errors import AgentEvalError
 from agenteval.plan import PlanItem
 from agenteval.pricing import PricingTable, estimate_tokens, load_pricing, resolve_model
 from agenteval.prompt import LLMRequest
+from agenteval.redact import redact_text, register_secret
 
 if TYPE_CHECKING:  # pragma: no cover
     from anthropic import AsyncAnthropic
@@ -93,7 +95,7 @@ class _Failure:
 
 
 def _one_line(text: str, limit: int = _DETAIL_CHARS) -> str:
-    s = " ".join(str(text).split())
+    s = " ".join(redact_text(str(text)).split())  # an endpoint may quote the key back
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
@@ -308,6 +310,48 @@ def _text_of(msg: Any) -> str:
     return "".join(getattr(b, "text", "") for b in content if getattr(b, "type", None) == "text")
 
 
+def _lite_message(data: Any) -> Any:
+    """A message object (attribute access, like the SDK's ``Message``) from the decoded JSON answer.
+
+    Used instead of the SDK's model construction, which costs more per answer than the rest of the
+    request; only the fields this backend reads are kept.
+    """
+    if not isinstance(data, dict) or data.get("type") != "message":
+        raise _BadResponse("answer is not a message object")
+    content = data.get("content")
+    if isinstance(content, list):
+        content = [types.SimpleNamespace(**b) if isinstance(b, dict) else b for b in content]
+    usage = data.get("usage")
+    return types.SimpleNamespace(
+        id=data.get("id"), type="message", model=data.get("model"), stop_reason=data.get("stop_reason"),
+        content=content, usage=types.SimpleNamespace(**usage) if isinstance(usage, dict) else usage)
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """What every attempt at one request needs, computed once per request object (epochs share it)."""
+
+    source: LLMRequest  # the request as given (kept so that its id() stays unique while cached)
+    req: LLMRequest  # after alias resolution
+    kwargs: dict[str, Any]
+    canon: bytes  # canonical JSON of ``kwargs``: request_hash(epoch) without re-serialising
+    splice: bool  # every key sorts after "__epoch__": the hash payload is canon with the epoch in front
+    timeout_s: float
+    est_tokens: int
+    prefix: tuple[str, str] | None
+
+    def request_hash(self, epoch: int | None) -> str:
+        """Exactly :meth:`LLMRequest.request_hash` of the resolved request."""
+        if not self.splice:
+            return self.req.request_hash(epoch)
+        head = b'{"__epoch__":' + json.dumps(epoch).encode()
+        body = head + (b"," + self.canon[1:] if len(self.canon) > 2 else b"}")
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+_PREPARED_MAX = 4096
+
+
 # ==================================================================== the backend
 class AnthropicBackend:
     """Answers requests with the Anthropic Messages API (see the module docstring).
@@ -363,6 +407,7 @@ class AnthropicBackend:
         self.model = resolve_model(model) if model else None
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
         self._api_key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
+        register_secret(self._api_key)
         self.concurrency = concurrency
         self.max_retries = max(0, max_retries)
         self.timeout_s = timeout_s
@@ -382,6 +427,7 @@ class AnthropicBackend:
         self._clients: list[AsyncAnthropic] = []
         self._load: list[int] = []
         self._warned_unpriced: set[str] = set()
+        self._prepared: dict[int, _Prepared] = {}
 
     # ---------------------------------------------------------------- protocol
     def describe(self) -> dict[str, Any]:
@@ -432,6 +478,13 @@ class AnthropicBackend:
         return s
 
     # ---------------------------------------------------------------- clients
+    def prepare(self) -> None:
+        """Import the SDK and build the HTTP clients now rather than on the first request (idempotent).
+
+        Importing the SDK takes about a second; a caller that times requests calls this first.
+        """
+        self._ensure_clients()
+
     def _ensure_clients(self) -> None:
         if self._clients:
             return
@@ -475,6 +528,27 @@ class AnthropicBackend:
         model = resolve_model(request.model)
         return request if model == request.model else request.model_copy(update={"model": model})
 
+    def _prepare(self, request: LLMRequest) -> _Prepared:
+        """Resolve, serialise and hash ``request`` once (the runner reuses one request per cell).
+
+        Raises:
+            AgentEvalError: the request's model is unknown.
+        """
+        p = self._prepared.get(id(request))
+        if p is not None and p.source is request:
+            return p
+        req = self._resolve(request)
+        kwargs = req.to_api()
+        canon = json.dumps(kwargs, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        prefix = (req.model, req.prefix_hash()) if self.cache_aware and any(b.cache for b in req.system) else None
+        p = _Prepared(source=request, req=req, kwargs=kwargs, canon=canon,
+                      splice=all(k > "__epoch__" for k in kwargs), timeout_s=self._timeout_for(req),
+                      est_tokens=estimate_tokens(_request_text(req)), prefix=prefix)
+        if len(self._prepared) >= _PREPARED_MAX:
+            self._prepared.clear()
+        self._prepared[id(request)] = p
+        return p
+
     # ---------------------------------------------------------------- generate
     async def generate(self, request: LLMRequest, item: PlanItem) -> BackendResult:
         """Answer one request. Never raises for per-item failures: they come back as status "error"."""
@@ -493,23 +567,20 @@ class AnthropicBackend:
 
     async def _generate(self, request: LLMRequest, item: PlanItem, t0: float) -> BackendResult:
         try:
-            req = self._resolve(request)
+            prep = self._prepare(request)
         except AgentEvalError as e:
             self._stats.errors += 1
             return BackendResult(status="error", error=str(e), error_type="usage", model=request.model,
                                  attempts=0, latency_s=time.perf_counter() - t0)
-        key = req.request_hash(item.epoch)
+        key = prep.request_hash(item.epoch)
         if self.response_cache is not None:
             hit = self.response_cache.get(key)
             if hit is not None:
                 self._stats.response_cache_hits += 1
                 self._stats.ok += 1
                 return self._cached_result(hit, t0)
-        prefix = None
-        if self.cache_aware and any(b.cache for b in req.system):
-            prefix = (req.model, req.prefix_hash())
-        async with self.gate.enter(prefix) as ticket:
-            result = await self._generate_with_retries(req, key, ticket, t0)
+        async with self.gate.enter(prep.prefix) as ticket:
+            result = await self._generate_with_retries(prep, key, ticket, t0)
         if result.status == "ok":
             self._stats.ok += 1
             if self.response_cache is not None:
@@ -529,11 +600,9 @@ class AnthropicBackend:
                              usage=hit.usage, cost_usd=0.0, latency_s=time.perf_counter() - t0, attempts=0,
                              cached=True, provenance=prov)
 
-    async def _generate_with_retries(self, req: LLMRequest, key: str, ticket: GateTicket, t0: float
+    async def _generate_with_retries(self, prep: _Prepared, key: str, ticket: GateTicket, t0: float
                                      ) -> BackendResult:
-        kwargs = req.to_api()
-        timeout_s = self._timeout_for(req)
-        est_tokens = estimate_tokens(_request_text(req))
+        req, kwargs, timeout_s, est_tokens = prep.req, prep.kwargs, prep.timeout_s, prep.est_tokens
         attempts = 0
         while True:
             attempts += 1
@@ -584,24 +653,16 @@ class AnthropicBackend:
 
         timeout = httpx2.Timeout(timeout_s, connect=self.connect_timeout_s)
         if stream:
-            async with client.messages.stream(**kwargs, timeout=timeout) as s:
-                headers = s.response.headers
-                started = False
-                async for ev in s:
-                    if not started and ev.type == "message_start":
-                        started = True
-                        u = ev.message.usage
-                        cacheable = bool(u.cache_creation_input_tokens or u.cache_read_input_tokens)
-                        ticket.begun(cacheable=cacheable)
-                if not started:
-                    raise _BadResponse("stream ended without message_start")
-                msg = await s.get_final_message()
+            raw = await client.messages.with_raw_response.create(**kwargs, stream=True, timeout=timeout)
+            headers = dict(raw.headers.items())
+            msg = await self._read_stream(await raw.parse(), ticket)
         else:
             raw = await client.messages.with_raw_response.create(**kwargs, timeout=timeout)
-            headers = raw.headers
-            msg = await raw.parse()
-            if getattr(msg, "type", None) != "message":
-                raise _BadResponse("answer is not a message object")
+            headers = dict(raw.headers.items())  # a plain dict: header lookups below are O(1)
+            try:
+                msg = _lite_message(json.loads(await raw.read()))
+            except ValueError as e:  # not JSON, not UTF-8
+                raise _BadResponse(f"answer is not JSON: {_one_line(str(e), 80)}") from e
         try:
             _text_of(msg)
             u = _usage_of(msg.usage)
@@ -610,6 +671,50 @@ class AnthropicBackend:
         if not stream:
             ticket.begun(cacheable=bool(u.cache_creation_input_tokens or u.cache_read_input_tokens))
         return msg, headers
+
+    @staticmethod
+    async def _read_stream(events: Any, ticket: GateTicket) -> Any:
+        """Accumulate a streamed answer (the SDK's raw events) into a message; open the gate at
+        ``message_start``. An ``error`` event raises the SDK's status error."""
+        msg: Any = None
+        texts: dict[int, list[str]] = {}
+        try:
+            async for ev in events:
+                kind = getattr(ev, "type", None)
+                if kind == "message_start":
+                    m = ev.message
+                    u = m.usage
+                    msg = types.SimpleNamespace(
+                        id=m.id, type="message", model=m.model, stop_reason=m.stop_reason, content=[],
+                        usage=types.SimpleNamespace(
+                            input_tokens=u.input_tokens, output_tokens=u.output_tokens,
+                            cache_creation_input_tokens=getattr(u, "cache_creation_input_tokens", 0),
+                            cache_read_input_tokens=getattr(u, "cache_read_input_tokens", 0)))
+                    ticket.begun(cacheable=bool(msg.usage.cache_creation_input_tokens
+                                                or msg.usage.cache_read_input_tokens))
+                elif msg is None:
+                    continue
+                elif kind == "content_block_start":
+                    block = ev.content_block
+                    if getattr(block, "type", None) == "text":
+                        texts[ev.index] = [block.text or ""]
+                elif kind == "content_block_delta":
+                    if getattr(ev.delta, "type", None) == "text_delta" and ev.index in texts:
+                        texts[ev.index].append(ev.delta.text)
+                elif kind == "message_delta":
+                    msg.stop_reason = ev.delta.stop_reason
+                    for f in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                              "cache_read_input_tokens"):
+                        v = getattr(ev.usage, f, None)
+                        if v is not None:
+                            setattr(msg.usage, f, v)
+        finally:
+            with contextlib.suppress(Exception):
+                await events.close()
+        if msg is None:
+            raise _BadResponse("stream ended without message_start")
+        msg.content = [types.SimpleNamespace(type="text", text="".join(texts[i])) for i in sorted(texts)]
+        return msg
 
     def _price(self, model: str, usage: Usage, *, batch: bool = False) -> float | None:
         cost = self.pricing.cost(model, usage, batch=batch)

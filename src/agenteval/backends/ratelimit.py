@@ -7,7 +7,9 @@ the last cut can cut again, so one burst of 429s counts once). A 429's ``retry-a
 start until then. It also reads the ``anthropic-ratelimit-*`` headers of each answer and mirrors the
 server's token buckets (refilled at the rate implied by the ``-reset`` time, else ``limit/60`` per second,
 minus what was sent since), so a start that
-would overdraw the request or input-token budget waits *before* the server answers 429.
+would overdraw the request or input-token budget waits *before* the server answers 429. "Sent since" counts
+every request started after the one whose answer carried the headers: the server's snapshot may not include
+them yet, so an old snapshot arriving while many requests are in flight must not make them be forgotten.
 
 :class:`PrefixGate` implements cache-aware scheduling: of the requests that share a cacheable prompt
 prefix, the first goes alone (the *primer*); the rest wait until its response has begun, at which point
@@ -33,6 +35,7 @@ from typing import Literal
 Outcome = Literal["ok", "rate_limited", "overloaded", "error"]
 
 _DIMENSIONS = ("requests", "input-tokens", "output-tokens", "tokens")
+_MAX_STARTS = 100_000  # start times kept to count requests a header snapshot may not include
 
 
 def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
@@ -118,6 +121,10 @@ class AdaptiveLimiter:
         self._pause_until = 0.0
         self._budgets: dict[str, _Budget] = {}
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # (start time, input tokens) of the starts since the oldest request still in flight, oldest first;
+        # start times are strictly increasing, so they identify the request
+        self._starts: collections.deque[tuple[float, int]] = collections.deque()
+        self._open: set[float] = set()  # start times of the requests in flight
         self.stats = LimiterStats(window=self.window, ceiling=ceiling, min_window=self.window)
 
     # ---------------------------------------------------------------- acquire / release
@@ -152,6 +159,10 @@ class AdaptiveLimiter:
             if self.inflight < max(1, int(self.window)):
                 self.inflight += 1
                 self.stats.max_inflight = max(self.stats.max_inflight, self.inflight)
+                if self._starts and now <= self._starts[-1][0]:
+                    now = self._starts[-1][0] + 1e-9  # unique start times: they identify the request
+                self._starts.append((now, tokens))
+                self._open.add(now)
                 if "requests" in self._budgets:
                     self._budgets["requests"].used_since += 1
                 b = self._budgets.get("input-tokens") or self._budgets.get("tokens")
@@ -175,7 +186,10 @@ class AdaptiveLimiter:
         self.inflight -= 1
         now = self._clock()
         if headers:
-            self.observe_headers(headers, now=now)
+            self.observe_headers(headers, now=now, sent_at=started)
+        self._open.discard(started)
+        while self._starts and (self._starts[0][0] not in self._open or len(self._starts) > _MAX_STARTS):
+            self._starts.popleft()  # no answer still to come was sent before it: it is never "unseen"
         if outcome == "ok":
             if self.adaptive and self.window < self.ceiling:
                 self.window = min(float(self.ceiling), self.window + 1.0 / self.window)
@@ -213,9 +227,16 @@ class AdaptiveLimiter:
             self.release(started, s.outcome, retry_after=s.retry_after, headers=s.headers)
 
     # ---------------------------------------------------------------- headers
-    def observe_headers(self, headers: Mapping[str, str], *, now: float | None = None) -> None:
-        """Update the bucket mirrors from ``anthropic-ratelimit-*-limit`` / ``-remaining`` headers."""
+    def observe_headers(self, headers: Mapping[str, str], *, now: float | None = None,
+                        sent_at: float | None = None) -> None:
+        """Update the bucket mirrors from ``anthropic-ratelimit-*-limit`` / ``-remaining`` headers.
+
+        ``sent_at`` is the start time (as :meth:`acquire` returned it) of the request whose answer carried
+        the headers: requests started after it are counted as not yet seen by the server. Without it, the
+        snapshot is taken to include everything sent so far.
+        """
         now = self._clock() if now is None else now
+        unseen: tuple[int, int] | None = None
         for dim in _DIMENSIONS:
             lim = headers.get(f"anthropic-ratelimit-{dim}-limit")
             rem = headers.get(f"anthropic-ratelimit-{dim}-remaining")
@@ -240,8 +261,22 @@ class AdaptiveLimiter:
                 new = (limit - remaining) / reset_in
                 rate = (rate + new) / 2 if measured else new
                 measured = True
+            if unseen is None:
+                unseen = self._started_after(sent_at)
+            used = unseen[0] if dim == "requests" else 0 if dim == "output-tokens" else unseen[1]
             self._budgets[dim] = _Budget(limit=limit, remaining=remaining, observed_at=now, rate=rate,
-                                         measured=measured)
+                                         measured=measured, used_since=used)
+
+    def _started_after(self, sent_at: float | None) -> tuple[int, int]:
+        """(requests, input tokens) started after ``sent_at`` (none when it is None)."""
+        n = tokens = 0
+        if sent_at is not None:
+            for t, tok in reversed(self._starts):
+                if t <= sent_at:
+                    break
+                n += 1
+                tokens += tok
+        return n, tokens
 
 
 def _seconds_until(stamp: str | None) -> float | None:

@@ -16,6 +16,9 @@ Behaviour, all set through :class:`FakeAPIConfig`:
   same ``sha256:`` hash as :meth:`agenteval.prompt.LLMRequest.prompt_hash`, or by ``recording_key``), else
   from ``generator`` (request JSON -> text, or a dict with ``text``/``stop_reason``), else from
   :func:`default_generator`, which writes a plausible answer ending in the card's Output Envelope.
+  A JSON-output-mode request (``output_config.format`` ``json_schema``) not in ``recordings`` is answered
+  with ``judge_fn(request)`` (default :func:`structured_answer`: JSON fitting the schema); a forced
+  ``tool_choice`` is answered 400, as the newest models do (``reject_forced_tool_choice``).
 * **Latency**: lognormal around ``latency_ms`` (``latency_sigma`` 0 = fixed), or ``latency_fn``. The
   response "begins" (headers, ``message_start``) after ``ttfb_fraction`` of it.
 * **Faults** by rate (``fault_429``, ``fault_529``, ``fault_500``, ``fault_hang``, ``fault_garbage``,
@@ -33,7 +36,11 @@ Behaviour, all set through :class:`FakeAPIConfig`:
 * **Batches** end ``batch_duration_s`` after creation; ``batch_outcome`` (mapping or callable on
   ``(custom_id, params)``) makes chosen requests end ``errored``, ``expired`` or ``canceled``.
 * **Counters** (:class:`FakeCounters`) of requests received, faults, cache writes/reads per prefix and
-  peak concurrency, for tests.
+  peak concurrency, for tests; :attr:`FakeAnthropicAPI.log` has one :class:`LogEntry` per
+  ``POST /v1/messages`` (arrival time, status, fault, and ``key`` = :func:`prompt_key`, which attributes it
+  to a plan cell).
+* **Authentication**: ``require_api_key`` True answers 401 to a request without a key; a string answers
+  401 (``invalid x-api-key``) to any other key.
 
 In a test, run it in a background thread::
 
@@ -132,6 +139,65 @@ def default_generator(body: Mapping[str, Any]) -> str:
     return "\n".join(parts).strip() + "\n"
 
 
+def json_schema_of(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema of a JSON-output-mode request (``output_config.format.type == "json_schema"``)."""
+    oc = body.get("output_config")
+    fmt = oc.get("format") if isinstance(oc, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        return fmt["schema"]
+    return None
+
+
+def schema_instance(schema: Mapping[str, Any], pick: Callable[[list[str], list[Any]], Any],
+                    path: list[str] | None = None, root: Mapping[str, Any] | None = None) -> Any:
+    """A value conforming to ``schema`` (the subset the JSON output mode accepts): objects get every
+    property, enums ``pick(path, enum)``, strings a note naming their path, numbers 0, arrays
+    ``minItems`` items."""
+    path, root = path or [], root or schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return schema_instance(root.get("$defs", {}).get(ref.split("/")[-1], {}), pick, path, root)
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return pick(path, list(schema["enum"]))
+    for k in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(k), list) and schema[k]:
+            return schema_instance(schema[k][0], pick, path, root)
+    t = schema.get("type")
+    t = t[0] if isinstance(t, list) and t else t
+    if t == "object":
+        return {k: schema_instance(v, pick, [*path, k], root) for k, v in (schema.get("properties") or {}).items()}
+    if t == "array":
+        return [schema_instance(schema.get("items") or {"type": "string"}, pick, path, root)
+                for _ in range(int(schema.get("minItems") or 0))]
+    if t in ("integer", "number"):
+        return 0
+    if t == "boolean":
+        return True
+    if t == "null":
+        return None
+    return f"fake: {'.'.join(path) or 'value'}"
+
+
+def structured_answer(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The default answer to a JSON-output-mode request: an instance of its schema in which each enum takes
+    its first value, unless the messages contain ``FAKE-VERDICT:<key>=<value>`` (for an enum under that
+    property) or ``FAKE-VERDICT:<value>`` (for every enum holding that value)."""
+    text = "\n".join(str(m.get("content")) for m in body.get("messages", []) if isinstance(m, dict))
+
+    def pick(path: list[str], enum: list[Any]) -> Any:
+        for v in enum:
+            if any(f"FAKE-VERDICT:{k}={v}" in text for k in path):
+                return v
+        for v in enum:
+            if f"FAKE-VERDICT:{v}" in text:
+                return v
+        return enum[0]
+
+    return schema_instance(json_schema_of(body) or {"type": "object"}, pick)
+
+
 def _rfc3339(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -169,8 +235,12 @@ class FakeAPIConfig:
     batch_progressive: bool = False
     batch_outcome: Mapping[str, str] | Callable[[str, dict[str, Any]], str | None] | None = None
     batch_cancel_delay_s: float = 0.05
-    require_api_key: bool = False
+    require_api_key: bool | str = False  # True: some key; a string: exactly this key (else 401)
     seed: int = 0
+    # JSON output mode (output_config json_schema): request JSON -> the object to answer (default:
+    # structured_answer); a forced tool_choice ({"type": "tool"|"any"}) is answered 400 like the newest models
+    judge_fn: Callable[[dict[str, Any]], Any] | None = None
+    reject_forced_tool_choice: bool = True
 
 
 @dataclass
@@ -489,8 +559,12 @@ class FakeAnthropicAPI:
             if path == "/health":
                 await self._send(writer, 200, b"ok", "text/plain")
                 return True
-            if self.config.require_api_key and not (headers.get("x-api-key") or headers.get("authorization")):
+            need = self.config.require_api_key
+            given = headers.get("x-api-key") or headers.get("authorization")
+            if need and not given:
                 raise _HTTPError(401, "authentication_error", "x-api-key header is required")
+            if isinstance(need, str) and given not in (need, f"Bearer {need}"):
+                raise _HTTPError(401, "authentication_error", "invalid x-api-key")
             if path == "/v1/messages" and method == "POST":
                 return await self._messages(self._json(body), headers, reader, writer)
             if path == "/v1/messages/count_tokens" and method == "POST":
@@ -543,6 +617,8 @@ class FakeAnthropicAPI:
         if c.recordings is not None:
             key = (c.recording_key or prompt_key)(req)
             out = c.recordings.get(key)
+        if out is None and json_schema_of(req) is not None:
+            out = json.dumps((c.judge_fn or structured_answer)(req), ensure_ascii=False)
         if out is None:
             out = (c.generator or default_generator)(req)
         stop = "end_turn"
@@ -699,6 +775,10 @@ class FakeAnthropicAPI:
         fault: str | None = None
         try:
             self._validate_messages(req)
+            tc = req.get("tool_choice")
+            if c.reject_forced_tool_choice and isinstance(tc, dict) and tc.get("type") in ("tool", "any"):
+                raise _HTTPError(400, "invalid_request_error", "tool_choice: forcing tool use is not supported "
+                                 "with this model; use output_config.format for structured outputs")
             fault = self._pick_fault()
             if fault is not None:
                 self.counters.faults[fault] += 1
