@@ -76,6 +76,8 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="anthropic: do not use the response cache")]
     = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="do not write report.html/report.md")] = False,
+    judge: Annotated[str | None, typer.Option(
+        "--judge", help="also score with an LLM judge MODEL (judge.* checks; needs ANTHROPIC_API_KEY)")] = None,
 ) -> None:
     """Run the matrix scenario × mode × role × epoch and score it. Last stdout line: the run directory."""
     from agenteval import runner
@@ -113,6 +115,10 @@ def run(
         strict_card=strict or cfg.strict_card,
         scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None,
     )
+    if judge:  # no key / unknown model: exit 2 before any work
+        from agenteval.scorers.llm_judge import check_judge
+
+        settings.judge = check_judge(judge)
     if settings.epochs < 1:
         _fail("--epochs must be at least 1")
     if settings.concurrency < 1:
@@ -129,7 +135,9 @@ def run(
         settings.model = model
     if backend_name == "replay":
         print("agenteval: backend replay — scoring recorded answers from "
-              f"{settings.recordings}; no API calls are made and no key is needed.", file=sys.stderr)
+              f"{settings.recordings}; " + (f"only the LLM judge ({settings.judge}) calls the API."
+                                            if settings.judge else "no API calls are made and no key is needed."),
+              file=sys.stderr)
     if dry_run:
         _dry_run(card_path, paths, fixtures, settings, plan_builder)
         return
@@ -391,6 +399,10 @@ def score(
     card: Annotated[str | None, typer.Option(help="card file (default from config)")] = None,
     scenario_paths: Annotated[list[str] | None, typer.Option(
         "--scenarios", help="scenario files/folders (repeatable or comma-separated; default from config)")] = None,
+    judge: Annotated[str | None, typer.Option(
+        "--judge", help="also score with an LLM judge MODEL (judge.* checks; needs ANTHROPIC_API_KEY)")] = None,
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="judge answer cache folder")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="do not use the judge answer cache")] = False,
 ) -> None:
     """Score responses produced elsewhere."""
     from agenteval.scoring_io import score_file
@@ -401,7 +413,8 @@ def score(
         paths.extend(x for x in p.split(",") if x)
     n = score_file(responses, out, card_path=card or cfg.card_path, scenario_paths=paths,
                    fixtures_dir=cfg.fixtures_dir if not scenario_paths else None,
-                   scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None)
+                   scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None, judge=judge,
+                   cache_dir=cache_dir, use_cache=not no_cache)
     print(f"scored {n} responses -> {out}")
 
 
