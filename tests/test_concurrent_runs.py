@@ -232,10 +232,10 @@ def _fill(fs: Path) -> None:
 
 @pytest.mark.slow
 def test_full_or_nearly_full_disk_fails_before_any_api_call(tmp_path: Path) -> None:
-    with FakeAnthropicAPI(FakeAPIConfig(fault_500=1.0)) as fake, _tmpfs(tmp_path / "fs", "8m") as fs:
+    with FakeAnthropicAPI(FakeAPIConfig(fault_500=1.0)) as fake, _tmpfs(tmp_path / "fs", "16m") as fs:
         env = _env(fake, tmp_path, AGENTEVAL_MAX_RETRIES="0")
         results = fs / "results"
-        # a run that can start (8 MiB free) and ends with every item errored: something to resume
+        # a run that can start (16 MiB free) and ends with every item errored: something to resume
         p = _agenteval("run", "--backend", "anthropic", "--scenarios", SMALL, "--no-cache", "--no-report",
                        "--output-dir", str(results), env=env)
         assert p.returncode == 3, p.stderr[-2000:]
