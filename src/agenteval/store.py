@@ -4,6 +4,7 @@ Layout of ``results/<run_id>/``::
 
     manifest.json      RunManifest: who/what/when, card and scenario hashes, backend, settings, counts
     plan.json          the planned items, in order
+    card.md            a copy of the card the run used (compare diffs it)
     transcripts.jsonl  the journal: one TranscriptRecord per finished attempt, appended and flushed at once
     scores.jsonl       one ScoreLine per planned item (latest attempt), rewritten atomically at the end
     summary.json       headline metrics

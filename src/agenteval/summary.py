@@ -40,24 +40,20 @@ METRICS: dict[str, tuple[str, MetricFn]] = {
 
 def metric_estimate(lines: Sequence[ScoreLine], fn: MetricFn) -> Estimate:
     """Clustered-by-scenario estimate of a per-item metric over the scored (ok) items."""
-    vals: list[float] = []
-    clusters: list[str] = []
-    for s in lines:
-        if s.status != "ok":
-            continue
-        v = fn(s)
-        if v is None:
-            continue
-        vals.append(float(v))
-        clusters.append(s.scenario_id)
-    return clustered_mean(vals, clusters)
+    from agenteval.stats import item_values
+
+    return clustered_mean(*item_values(lines, fn))
 
 
 def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict[str, Any]:
     """The ``summary.json`` content: counts, metrics with SE, per-rule violations, cost."""
     status = Counter(s.status for s in lines)
     stale = sum(1 for s in lines if s.stale and s.status == "ok")
+    from agenteval.stats import item_passed
+
     metrics: dict[str, Any] = {}
+    pass_rate = metric_estimate(lines, lambda s: _b(item_passed(s)))
+    metrics["pass_rate"] = {"label": "Item pass rate (compliance checks)", **pass_rate.model_dump()}
     for key, (label, fn) in METRICS.items():
         est = metric_estimate(lines, fn)
         metrics[key] = {"label": label, **est.model_dump()}
