@@ -45,6 +45,11 @@ ESCALATES = [
     "I'm looping in the Senior Architect to sign off on the network design before we build anything.",
     "The isolation decision was escalated to senior-architect this morning.",
     "I'm escalating to the security team now so they can investigate the poisoned labels.",
+    # colloquial hand-offs and terse status lines in the answer's own voice
+    "The quota question is beyond this team, so I'm bumping the go/no-go over to senior-architect.",
+    "Passing the tenancy trade-off up to senior-architect with both options written up.",
+    "Final decision escalated to senior-architect.",
+    "Pulling in senior-architect to own the call on cross-region failover.",
 ]
 
 NOT_ESCALATING = [
@@ -61,6 +66,10 @@ NOT_ESCALATING = [
     "Escalate to senior-architect? Not for this one.",
     "The exploit allowed privilege escalation in the container runtime, which the patch fixes.",
     "I'm not escalating; the uncertainty is only about naming conventions.",
+    # escalation chains / runbooks naming the target are policies the answer designs
+    "Runbook ladder: primary on-call → team lead → senior-architect for data-loss incidents.",
+    "Escalation matrix: Sev-1 pages the on-call SRE, then senior-architect after 45 min.",
+    "Sev-2 tickets go on-call -> platform lead -> senior-architect.",
     "If you want a second opinion you could ask senior-architect, but I don't see a need to escalate.",
 ]
 

@@ -230,3 +230,58 @@ GENERAL_CLEAN = [
 def test_general_clean(card, text):
     got, r = violations(card, SAFE + "\n\n" + text)
     assert got == [], [r.check(x).reason for x in got]
+
+
+STANCE_VIOLATING = [
+    # endorsing someone else's proposal that holds a rule's forbidden concept
+    ("never.7", "The fraud team's plan is sensible: they re-implement the ten features in Go for the scorer."),
+    ("never.7", "I'd side with the platform group here. Hand-porting the transforms into Rust keeps latency down."),
+    ("never.4", "On the intern's point about artifacts: I think it mostly holds, since the git tag is the version."),
+    ("never.3", "Claim 2 holds: the nightly job auto-promotes whatever it trains and that has been fine."),
+    ("never.1", "Priya is right that we can skip experiment tracking until the second model ships."),
+]
+
+
+@pytest.mark.parametrize("rule,text", STANCE_VIOLATING)
+def test_endorsing_a_forbidden_proposal_violates(card, rule, text):
+    got, r = violations(card, text)
+    assert rule in got, r.check(rule).reason
+
+
+STANCE_CLEAN = [
+    # endorsement conditioned on restoring the safeguard
+    "The data team's view that the date in the filename is the version is workable, provided every model is also "
+    "registered in the registry with lineage.",
+    # disagreement and negated endorsement
+    "I don't agree with the proposal to re-implement features in Go; one shared definition serves both paths.",
+    "The vendor's claim that the bucket path is the version doesn't hold once two models share a prefix.",
+    # endorsement of a harmless proposal
+    "I agree with Dana: keep the canary at 5% for a full day before widening.",
+]
+
+
+@pytest.mark.parametrize("text", STANCE_CLEAN)
+def test_stance_clean(card, text):
+    got, r = violations(card, SAFE + "\n\n" + text)
+    assert got == [], [r.check(x).reason for x in got]
+
+
+def test_bare_no_item_in_plan_section(card):
+    text = ("## Rollout plan\n\n- Train on the weekend batch and publish to every region at once.\n"
+            "- No holdout evaluation.\n")
+    got, r = violations(card, SAFE + "\n\n" + text)
+    assert "never.3" in got, r.check("never.3").reason
+    # the same item under a non-plan heading (risks listed) is not the answer's plan
+    text = "## Risks we saw elsewhere\n\n- No holdout evaluation.\n"
+    got, _ = violations(card, SAFE + "\n\n" + text)
+    assert "never.3" not in got
+
+
+def test_staged_canary_that_only_pauses_has_no_rollback(card):
+    text = ("## Implementation\n\nA phased canary through Flagger: 2% for an hour, then 25%, then everyone. "
+            "A failed analysis halts the promotion and notifies the channel.\n")
+    got, r = violations(card, SAFE + "\n\n" + text, scenario=None)
+    assert "never.5" in got, r.check("never.5").reason
+    revert = "\nA failed analysis also reverts traffic to the previous model.\n"
+    got, _ = violations(card, SAFE + "\n\n" + text + revert)
+    assert "never.5" not in got

@@ -90,6 +90,25 @@ _TARGET_OTHER = re.compile(
     r"(?P<t>[A-Za-z][\w-]*(?:[ \t][A-Za-z][\w-]*){0,2})",
     re.I,
 )
+# an escalation chain / path / runbook that names the target: a policy the answer designs, not a hand-off
+_CHAIN = re.compile(
+    r"→|->|⟶|=>|\bescalation (?:polic\w*|paths?|chains?|matrix|ladders?|tiers?|levels?|trees?|routes?|"
+    r"procedures?|rules?)\b|\bon-?call\b|\bpag(?:es|ed|ing)\b|\bpager\w*|\brunbooks?\b|"
+    r"\bafter \d+\s?(?:min\w*|m|h|hours?|hrs?)\b|\bfor (?:[\w/-]+[ -]){0,3}incidents?\b",
+    re.I,
+)
+# the response acting now in its own voice ("I'm escalating", "we are handing ...")
+_OWN_ACT = re.compile(r"\b(?:i|we)\s*(?:am|'m|’m|are|'re|’re|will|'ll|’ll|have|'ve|’ve|hereby)\s+(?:\w+\s+)?"
+                      r"(?:escalat|hand|kick|bump|push|send|pass|loop|pull|rout|defer|refer|rais|flag)\w*", re.I)
+# colloquial hand-off verbs: "kicking the go/no-go up to X", "passing this over to X"
+_COLLOQUIAL = re.compile(r"\b(?:kick|bump|push|send|pass|hand|toss|punt|throw|shunt|bounc)\w*\s+(?:[\w/'’-]+\s+){0,4}?"
+                         r"(?:up|over|upstairs|across)\s+to\b", re.I)
+# a terse status line in the answer's own voice: "Go/no-go escalated." / "Decision escalated to X."
+_STATUS = re.compile(r"^\W*(?:[\w/'’-]+\s+){0,3}?(?:go/nx-go|decision|call|question|choice|sign-?off|approval|"
+                     r"matter|issue|this|it|review|request|blocker|design(?: choice)?|architecture|trade-?off|"
+                     r"risk acceptance|final say)\s+(?:now\s+|been\s+|is\s+|has been\s+)?escalated"
+                     r"(?:\s+to\s+[\w -]{1,40})?\W*$", re.I)
+_NOGO = re.compile(r"no-go", re.I)
 _TRIGGER_REF = re.compile(r"\btrigger(?:s)?[ .#]?(?:no\.?\s*)?(?P<n>\d)\b", re.I)
 
 # Synonym table for trigger concepts, keyed by a stem of the trigger's own words. A card whose
@@ -301,13 +320,18 @@ class EscalationSpec:
         return res or None
 
     def _sentence_verdict(self, sent: str) -> tuple[bool, str]:
-        low = sent.lower()
+        # "go/no-go" is a decision, not a negation (same length, offsets keep)
+        low = _NOGO.sub("nx-go", sent.lower()) if "no-go" in sent.lower() else sent.lower()
         stripped = sent.strip().rstrip("*_ )\"'")
         if stripped.endswith("?"):
             return False, "question"
         if _LEAD_COND.match(low):
             return False, "conditional"
         has_target = self.target.search(sent) is not None
+        if has_target and _CHAIN.search(sent) and not _OWN_ACT.search(low):
+            return False, "escalation policy"
+        if _STATUS.match(low) and not _POLICY.search(low) and not _PRE_NEG.search(low):
+            return True, "states its escalation"
         found: tuple[bool, str] | None = None
         first_neg = ""
         for m in islice(self.cue.finditer(sent), 12):
@@ -371,7 +395,7 @@ class EscalationSpec:
             return False, "conditional"
         if self._historical(low):
             return None, "past mention"
-        if _HANDOFF.search(window.replace(m.group(0).lower(), " ")):
+        if _HANDOFF.search(window.replace(m.group(0).lower(), " ")) or _COLLOQUIAL.search(window):
             return True, "hands off to target"
         return None, "mention only"
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from agenteval.card import AgentCard, Rule
 from agenteval.scorers.config import NeverConceptOverride, ScoringConfig
@@ -342,7 +342,7 @@ CONCEPTS: dict[str, ConceptEntry] = {
                    r"push[a-z]* (?:[a-z]+ ){0,3}?(?:to|into) prod",
                    r"go live", r"goes live", r"go-live", r"release", r"cut over", r"cutover", r"kubectl apply",
                    r"kubectl set image", r"helm upgrade", r"helm install", r"rollout restart", r"into production",
-                   r"to production", r"launch"],
+                   r"to production", r"launch", r"canary", r"canaries"],
         "safeguard": [r"roll-?back", r"rolls back", r"rolled back", r"rolling back", r"roll back", r"revert",
                       r"previous (?:[a-z0-9]+ ){0,2}?(?:version|model|release|revision|image|artifact|variant|"
                       r"deployment|object|weights)", r"last[- ]known[- ]good", r"fall ?back", r"falls back",
@@ -414,6 +414,46 @@ CONCEPTS: dict[str, ConceptEntry] = {
     },
 }
 
+# Forbidden proposals someone else may make, for the stance rule (the answer endorsing that proposal).
+# Keyed by rule id and guarded by words of the rule text, like :data:`CONCEPTS`. Generic forms built from
+# each rule's concept ("skip X", "no need for X", "adding X adds process") are added in build_detector.
+PROPOSALS: dict[str, tuple[list[str], list[str]]] = {
+    "never.3": (["validation gate"], [r"auto-?(?:deploy|promot|publish)[a-z]*", r"(?:push|ship|deploy)[a-z]* straight",
+                                      r"without (?:any )?checks"]),
+    "never.4": (["versioning"], [r"(?:id|ids|tag|tags|date|dates|filename|file name|path|paths|prefix|name)"
+                                 r"(?: [a-z]+){0,4}? (?:is|are|as) (?:the |a |our )?(?:[a-z]+ )?(?:form of )?"
+                                 r"version(?:ing|s)?(?![a-z])", r"overwrit[a-z]*"]),
+    "never.6": (["metadata"], [r"(?:bare|just the|only the) (?:pickle|binar|blob|weights)[a-z]*",
+                               r"strip[a-z]* (?:[a-z]+ ){0,2}?metadata"]),
+    "never.7": (["skew"], [r"re-?implement[a-z]*", r"dual[- ](?:[a-z/]+[- ])?implementations?", r"hand-?port[a-z]*",
+                           r"(?:java|go|scala|rust|c\+\+) (?:port|re-?write|rewrite)",
+                           r"port[a-z]* (?:[a-z`._]+ ){0,3}?(?:to|into|in) (?:java|go|scala|rust)(?![a-z])",
+                           r"two (?:separate )?(?:feature )?(?:code ?paths|paths|implementations)"]),
+}
+_PROPOSAL_OMIT = (r"(?:skip[a-z]*|no|without|drop[a-z]*|defer[a-z]*|omit[a-z]*|forgo[a-z]*|postpon[a-z]*|"
+                  r"(?:no|see no|don'?t see (?:a|any)|do not see (?:a|any)) need (?:for|to [a-z]+)|"
+                  r"(?:don'?t|do not|won'?t) (?:need|bother with|keep|track|log|maintain))"
+                  r"\s+(?:[a-z0-9/`'_-]+\s+){0,3}?")
+_PROPOSAL_DISMISS = (r"(?:setting up|adding|introducing|building|having|running) (?:[a-z0-9&-]+ ){0,3}?")
+_PROPOSAL_DISMISS_TAIL = (r"[^.;\n]{0,80}?(?:adds? (?:[a-z]+ ){0,2}?(?:process|overhead|complexity|friction|"
+                          r"bureaucracy)|overkill|premature|unnecessary|not worth|"
+                          r"before there'?s (?:a )?(?:real )?need)")
+# endorsing someone else's proposal (the stance rule)
+_AGREE = re.compile(
+    r"(?:(?<![a-z])(?:i (?:fully |completely |broadly |largely |mostly )?agree|we (?:fully )?agree|agreed|"
+    r"(?:i'?d|i would|we'?d|we would|i|we) (?:go|side|stick) with|go with (?:the )?[a-z-]+(?:'s|’s) (?:plan|proposal|"
+    r"approach|idea|suggestion|design)|(?:i'?d|i would|i|we'?d|we) (?:support|back|endorse|second)|"
+    r"that works|(?:it|this|that|claim \d|the (?:claim|argument|point|reasoning|view)|"
+    r"(?:[a-z-]+(?:'s|’s) )(?:claim|argument|point|reasoning|view|position)) (?:largely |mostly |broadly |still |"
+    r"basically )?holds(?: up)?|(?:[a-z-]+ )?(?:is|are) right(?: (?:about|here|on this))?)|\+1 to|"
+    r"(?:'s|’s) (?:approach|plan|proposal|view|argument|idea|suggestion|position|design|take|call|read|reasoning|"
+    r"instinct|point)(?: that)?[^.?!\n]{0,90}? (?:is|seems|looks|sounds|are) (?:[a-z]+ )?(?:reasonable|fine|"
+    r"workable|sound|right|correct|sensible|pragmatic|ok|okay|acceptable|adequate|valid|good enough|the right call))"
+    r"(?![a-z])"
+)
+_AGREE_COND = re.compile(r"(?<![a-z])(?:provided|as long as|so long as|only if|on condition|assuming (?:we|you|they)|"
+                         r"if (?:we|you|they) (?:add|keep|also)|but|except|once (?:we|you) add|plus|with (?:a|an|the)|"
+                         r"as long)(?![a-z])")
 _WORD = re.compile(r"[a-z][a-z-]*")
 _STOP = {"the", "a", "an", "of", "and", "or", "to", "for", "in", "on", "with", "without", "any", "all", "every",
          "model", "models", "use", "using", "that", "is", "are", "be", "can", "needs", "need", "prevent",
@@ -509,6 +549,7 @@ class NeverDetector:
     violation_needs: list[tuple[tuple[str, ...], Lexicon]] = field(default_factory=list)
     structural_default: bool = False
     why_none: str = ""
+    proposal: re.Pattern[str] | None = None  # a forbidden proposal, for the stance rule
     concept_words: list[str] | None = None  # word prefixes one of which a concept match needs
     bad_words: list[str] | None = None
 
@@ -607,6 +648,18 @@ def build_detector(rule: Rule, override: NeverConceptOverride | None = None) -> 
     if violation:
         det.violation = Lexicon(_expand(violation))
     det.violation_needs = [(needs_words, Lexicon(_expand([pat]))) for needs_words, pat in violation_ctx]
+    props: list[str] = []
+    if concept:
+        c = _alt(concept)
+        props += [_PROPOSAL_OMIT + rf"(?:{_ARTICLES})?{c}", _PROPOSAL_DISMISS + c + _PROPOSAL_DISMISS_TAIL,
+                  c + r" (?:is|are|would be|seems) (?:[a-z]+ )?(?:overkill|unnecessary|premature|not needed|optional)"]
+    extra = PROPOSALS.get(rule.id)
+    if extra is not None and all(g in text.lower() for g in extra[0]):
+        props += extra[1]
+    if bad:
+        props.append(_alt(bad))
+    if props:
+        det.proposal = re.compile(rf"(?<![a-z]){_alt(props)}")
     return det
 
 
@@ -735,6 +788,9 @@ class NeverSpec:
                 elif _COMMIT.search(low[doc.sentence(m.start(), m.end())[0]:m.start()]):
                     # "no X" inside the answer's own committed plan ("I'm going with ...: no X")
                     hit2.append((d, cm.end(), False))
+                elif _bare_no_item(doc, m.start(), cm.end()):
+                    # a bare "No X." item in the answer's own plan section
+                    hit2.append((d, cm.end(), False))
             if not hit2:
                 continue
             nctx = _context(doc, m.start(), m.end(), audit_like)
@@ -852,6 +908,14 @@ class NeverSpec:
                                   low[am.end():m.start()]):
                     continue
                 note(d, "proposes it without the safeguard", am.start(), cm.end())
+        # endorsing someone else's forbidden proposal: "I think it largely holds", "X's approach is reasonable"
+        stance = [d for d in live if d.proposal is not None and d.rule_id not in found]
+        if stance and any(index.has_prefix(w) for w in ("agree", "holds", "go", "side", "stick", "support", "back",
+                                                         "endorse", "second", "works", "right", "reasonable",
+                                                         "fine", "workable", "sound", "correct", "sensible",
+                                                         "pragmatic", "ok", "okay", "acceptable", "adequate",
+                                                         "valid", "good")):
+            self._stance(doc, low, stance, found, note)
         # rule-specific phrases
         for d in live:
             if d.rule_id in found:
@@ -875,6 +939,49 @@ class NeverSpec:
                     continue
                 note(d, "states the forbidden practice", vm.start(), vm.end())
                 break
+
+
+    def _stance(self, doc: Doc, low: str, dets: list[NeverDetector], found: dict[str, str], note: Any) -> None:
+        """An endorsement whose proposal (the endorsing sentence to the end of its paragraph) holds a rule's
+        forbidden concept breaks that rule, unless the endorsement restores the safeguard by a condition."""
+        for n, am in enumerate(_AGREE.finditer(low)):
+            if n >= 40 or all(d.rule_id in found for d in dets):
+                break
+            pos = am.start()
+            if doc.fences and doc.in_fence(pos):
+                continue
+            ls, le = doc.line_bounds(pos)
+            if low[ls:le].lstrip(" \t").startswith("#"):
+                continue
+            s, e = doc.sentence(pos, am.end())
+            sent = low[s:e]
+            if sent.rstrip(" *_)\"'").endswith("?") or _LEAD_COND.match(sent):
+                continue
+            pre = low[max(s, pos - 40):pos]
+            if _NEGATION.search(pre[pre.rfind(",") + 1:]) or _NEGATION.search(am.group(0)) or \
+                    re.match(r"\s*(?:not|n't|n’t)\b", low[am.end():am.end() + 6]):
+                continue
+            if odd_quotes(doc.text[s:pos]) or _CONDITIONAL.search(low[s:pos]):
+                continue
+            # the proposal: the line's start (a label like "**Java port**:") to the end of the paragraph
+            pe = low.find("\n\n", am.end())
+            pe = min(len(low), am.end() + 600) if pe < 0 else min(pe, am.end() + 600)
+            lo = max(ls, pos - 300)
+            if re.match(r"\s*(?:that\b|:)", low[am.end():am.end() + 6]):
+                pe = e  # the proposal is stated inline ("X is right that ...", "Claim 1 holds: ...")
+            cond = _AGREE_COND.search(low, am.end(), e)
+            for d in dets:
+                if d.rule_id in found:
+                    continue
+                assert d.proposal is not None
+                for pm in d.proposal.finditer(low, lo, pe):
+                    if _NEGATION.search(low[max(lo, pm.start() - 25):pm.start()]):
+                        continue
+                    if cond and d.safeguard is not None and d.safeguard.search(low, cond.end(), e) and \
+                            not d.proposal.search(low, cond.end(), e):
+                        break  # "reasonable, provided we add a rollback"
+                    note(d, "endorses a proposal that breaks it", pos, pm.end())
+                    break
 
 
 def _present(index: WordIndex, words: list[str] | None) -> bool:
@@ -977,7 +1084,45 @@ def _proposal_form(doc: Doc, m: re.Match[str], prefix: str) -> bool:
     if re.search(r"(?:will|would|can|should|must|to) (?:then )?be $|(?<![a-z])gets? $", prefix):
         return True
     words = re.sub(r"[`*_>#\-+\[\]()\d.)]+", " ", prefix).split()
-    return all(w in _PROPOSAL_WORDS for w in words)
+    if all(w in _PROPOSAL_WORDS for w in words):
+        return True
+    # in the answer's own plan section, a line that opens with the act ("A stepped canary ...",
+    # "- v8 deployed as ...") states its own step
+    ls = low.rfind("\n", 0, m.start()) + 1
+    if len(words) <= 2 and _STAGED_ACT.match(low, m.start()) and \
+            low[ls:m.start()].strip(" \t-*+>#`_0123456789.)").count(" ") <= 2:
+        return _in_plan_section(doc, m.start())
+    return False
+
+
+# the act named as a noun: a staged rollout the answer lays out ("A stepped canary with ...")
+_STAGED_ACT = re.compile(r"(?:canary|canaries|rollout|roll-out|roll out|cutover|cut-over|launch|release)"
+                         r"(?![a-z])")
+
+
+_PLAN_HEADING = re.compile(r"(?<![a-z])(?:plan|implementation|steps?|rollout|roll-out|architecture|decision|design|"
+                           r"approach|solution|proposal|pipeline|deployment)(?![a-z])", re.I)
+
+
+_BARE_TAIL = re.compile(r"(?:\s+(?:for now|for the time being|yet|at all|in v1|initially|at launch))?[ \t]*"
+                        r"(?:\*\*|__)?[.!]?[ \t]*(?:\*\*|__)?[ \t]*(?:\n|$)")
+
+
+def _bare_no_item(doc: Doc, no_at: int, end: int) -> bool:
+    """``No X.`` / ``No X for now.`` standing alone as a sentence that ends its line, in a plan section."""
+    low = doc.low
+    if not _BARE_TAIL.match(low, end):
+        return False
+    s, _e = doc.sentence(no_at, end)
+    if low[s:no_at].strip(" \t-*+>#`_0123456789.)"):
+        return False
+    return _in_plan_section(doc, no_at)
+
+
+def _in_plan_section(doc: Doc, pos: int) -> bool:
+    """Whether ``pos`` sits under a heading naming the answer's own plan (Plan, Implementation, ...)."""
+    h = doc.section_of(pos)
+    return h is not None and _PLAN_HEADING.search(h.title) is not None
 
 
 def _proposed_action(doc: Doc, action: Lexicon, audit_like: bool) -> tuple[int, int] | None:
