@@ -77,15 +77,22 @@ class PricingTable(BaseModel):
                 return self.models[cand]
         return None
 
-    def cost(self, model: str, usage: Usage, *, batch: bool = False, cache_ttl: CacheTTL = "5m"
-             ) -> float | None:
-        """USD for one answer's usage, or None when the model has no price."""
+    def _rates(self, model: str, usage: Usage, cache_ttl: CacheTTL) -> tuple[Any, Any, float] | None:
+        """(model price, the tier this prompt size falls in, cache-write rate for the TTL), or None."""
         p = self.price(model)
         if p is None:
             return None
         prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
         t = p.tier(prompt)
-        write = t.cache_write_1h if cache_ttl == "1h" else t.cache_write_5m
+        return p, t, (t.cache_write_1h if cache_ttl == "1h" else t.cache_write_5m)
+
+    def cost(self, model: str, usage: Usage, *, batch: bool = False, cache_ttl: CacheTTL = "5m"
+             ) -> float | None:
+        """USD for one answer's usage, or None when the model has no price."""
+        rates = self._rates(model, usage, cache_ttl)
+        if rates is None:
+            return None
+        p, t, write = rates
         usd = (usage.input_tokens * t.input + usage.output_tokens * t.output
                + usage.cache_creation_input_tokens * write
                + usage.cache_read_input_tokens * t.cache_read) / 1e6
@@ -96,12 +103,10 @@ class PricingTable(BaseModel):
     def cache_saving(self, model: str, usage: Usage, *, batch: bool = False, cache_ttl: CacheTTL = "5m"
                      ) -> float | None:
         """USD that prompt caching saved on this answer (negative when writes cost more than reads saved)."""
-        p = self.price(model)
-        if p is None:
+        rates = self._rates(model, usage, cache_ttl)
+        if rates is None:
             return None
-        prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
-        t = p.tier(prompt)
-        write = t.cache_write_1h if cache_ttl == "1h" else t.cache_write_5m
+        p, t, write = rates
         saved = (usage.cache_read_input_tokens * (t.input - t.cache_read)
                  - usage.cache_creation_input_tokens * (write - t.input)) / 1e6
         return saved * (1.0 - p.batch_discount) if batch else saved
