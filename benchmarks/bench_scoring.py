@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--card", default=str(ROOT / "cards" / "mlops-engineer.md"))
     ap.add_argument("--scenarios", default=str(ROOT / "scenarios"))
     ap.add_argument("--min-seconds", type=float, default=3.0)
+    ap.add_argument("--quick", action="store_true", help="time for 1 s instead of --min-seconds")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.min_seconds = 1.0
     card = load_card(args.card)
     scenarios: dict[str, Scenario] = {}
     try:

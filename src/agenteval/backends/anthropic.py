@@ -55,7 +55,7 @@ from agenteval.backends.response_cache import (
     default_cache_dir,
     endpoint_namespace,
 )
-from agenteval.errors import AgentEvalError
+from agenteval.errors import AgentEvalError, UsageError
 from agenteval.plan import PlanItem
 from agenteval.pricing import PricingTable, estimate_tokens, load_pricing, resolve_model
 from agenteval.prompt import LLMRequest
@@ -352,6 +352,30 @@ class _Prepared:
 _PREPARED_MAX = 4096
 
 
+HTTP_TRANSPORTS = ("auto", "httpx", "aiohttp")
+
+
+def _http_transport(choice: str | None) -> str:
+    """The SDK's HTTP transport: ``httpx`` (the SDK's default, and ours; ``$AGENTEVAL_HTTP_TRANSPORT``
+    overrides it) or ``aiohttp`` (the SDK's ``aiohttp`` extra, about a fifth less client CPU per request,
+    opt-in). ``auto`` takes aiohttp when it is installed.
+
+    Raises:
+        UsageError: an unknown choice, or ``aiohttp`` without aiohttp installed.
+    """
+    import importlib.util
+
+    want = (choice or os.environ.get("AGENTEVAL_HTTP_TRANSPORT") or "httpx").strip().lower()
+    if want not in HTTP_TRANSPORTS:
+        raise UsageError(f"AGENTEVAL_HTTP_TRANSPORT: expected one of {', '.join(HTTP_TRANSPORTS)}, got '{want}'")
+    has_aiohttp = importlib.util.find_spec("aiohttp") is not None
+    if want == "aiohttp" and not has_aiohttp:
+        raise UsageError("AGENTEVAL_HTTP_TRANSPORT=aiohttp needs aiohttp: pip install 'anthropic[aiohttp]'")
+    if want == "auto":
+        return "aiohttp" if has_aiohttp else "httpx"
+    return want
+
+
 # ==================================================================== the backend
 class AnthropicBackend:
     """Answers requests with the Anthropic Messages API (see the module docstring).
@@ -374,9 +398,11 @@ class AnthropicBackend:
         stream_primer: stream the primer so the gate opens at ``message_start``.
         adaptive: False keeps the window at ``concurrency`` (headers still throttle).
         pricing: a pricing table (default: the packaged one).
+        http_transport: ``httpx`` (default, or ``$AGENTEVAL_HTTP_TRANSPORT``), ``aiohttp`` or ``auto``: the
+            SDK's HTTP client; ``auto`` takes the SDK's aiohttp transport when aiohttp is installed.
 
     Raises:
-        UsageError: ``model`` is not a known alias or model id.
+        UsageError: ``model`` is not a known alias or model id; ``http_transport`` is unknown or unavailable.
     """
 
     name = "anthropic"
@@ -401,9 +427,11 @@ class AnthropicBackend:
         adaptive: bool = True,
         prime_timeout_s: float = 120.0,
         pricing: PricingTable | None = None,
+        http_transport: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self.http_transport = _http_transport(http_transport)
         self.model = resolve_model(model) if model else None
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
         self._api_key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
@@ -450,6 +478,7 @@ class AnthropicBackend:
             "retry_after_cap_s": self.retry_after_cap_s,
             "cache_aware": self.cache_aware,
             "stream_primer": self.stream_primer,
+            "http_transport": self.http_transport,
             "response_cache": str(self.response_cache.root) if self.response_cache else None,
             "pricing_as_of": self.pricing.as_of,
             "sdk": f"anthropic {sdk}" if sdk else None,
@@ -493,9 +522,10 @@ class AnthropicBackend:
 
         n = max(1, math.ceil(self.concurrency / CONNECTIONS_PER_CLIENT))
         per = math.ceil(self.concurrency / n) + 4
+        http_client = (anthropic.DefaultAioHttpClient if self.http_transport == "aiohttp"
+                       else anthropic.DefaultAsyncHttpxClient)
         for _ in range(n):
-            http = anthropic.DefaultAsyncHttpxClient(
-                limits=httpx2.Limits(max_connections=per, max_keepalive_connections=per))
+            http = http_client(limits=httpx2.Limits(max_connections=per, max_keepalive_connections=per))
             kwargs: dict[str, Any] = {"max_retries": 0, "http_client": http,
                                       "timeout": httpx2.Timeout(self.timeout_s or 600.0,
                                                                 connect=self.connect_timeout_s)}
