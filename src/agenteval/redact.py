@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 _KEY_RE = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
 _MIN_SECRET_CHARS = 8
@@ -31,3 +32,29 @@ def redact_text(text: str) -> str:
         if s in text:
             text = text.replace(s, "***")
     return _KEY_RE.sub("***", text)
+
+
+_ASSIGNMENT_RE = re.compile(r"(?i)((?:api[_-]?key|token|secret|password|authorization)[=:])\S+")
+_SECRET_FLAGS = {"--api-key", "--token", "--key", "--password"}
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """A command line with secrets as ``***``: values of secret flags, ``key=value`` assignments of
+    secret-looking names, and anything :func:`redact_text` recognises."""
+    out: list[str] = []
+    hide_next = False
+    for a in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        flag, eq, _val = a.partition("=")
+        if flag in _SECRET_FLAGS:
+            if eq:
+                out.append(f"{flag}=***")
+            else:
+                out.append(a)
+                hide_next = True
+            continue
+        out.append(_ASSIGNMENT_RE.sub(r"\1***", redact_text(a)))
+    return out

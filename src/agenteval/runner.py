@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from agenteval.card import AgentCard, load_card
 from agenteval.errors import InputError, UsageError
 from agenteval.plan import PlanItem
 from agenteval.prompt import LLMRequest, build_request
+from agenteval.redact import redact_argv
 from agenteval.scenario import Scenario, load_scenarios
 from agenteval.store import (
     CardInfo,
@@ -67,39 +67,6 @@ class RunSettings(BaseModel):
     strict_card: bool = False
     scoring: str | None = None
     judge: str | None = None  # LLM judge model (--judge): adds judge.* checks (needs the live API)
-
-
-_SECRET_PATTERNS = [
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]+"),
-    re.compile(r"(?i)((?:api[_-]?key|token|secret|password|authorization)[=:])\S+"),
-]
-_SECRET_FLAGS = {"--api-key", "--token", "--key", "--password"}
-
-
-def redact_argv(argv: Sequence[str]) -> list[str]:
-    """The command line with anything that looks like a secret replaced by ``***``."""
-    out: list[str] = []
-    hide_next = False
-    for a in argv:
-        if hide_next:
-            out.append("***")
-            hide_next = False
-            continue
-        flag, eq, _val = a.partition("=")
-        if flag in _SECRET_FLAGS:
-            if eq:
-                out.append(f"{flag}=***")
-            else:
-                out.append(a)
-                hide_next = True
-            continue
-        red = _SECRET_PATTERNS[0].sub("***", a)
-        red = _SECRET_PATTERNS[1].sub(r"\1***", red)
-        key = os.environ.get("ANTHROPIC_API_KEY")
-        if key and len(key) >= 8:
-            red = red.replace(key, "***")
-        out.append(red)
-    return out
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
