@@ -29,6 +29,8 @@ Speed: cue words are located with literal-prefix scans of the lower-cased text (
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -451,6 +453,30 @@ _AGREE = re.compile(
     r"workable|sound|right|correct|sensible|pragmatic|ok|okay|acceptable|adequate|valid|good enough|the right call))"
     r"(?![a-z])"
 )
+# Every _AGREE match holds one of these literals, and no match crosses a line break: only lines holding
+# one are scanned (the full-text scan tries ~20 alternatives at every offset and dominated _stance).
+_AGREE_KEYS = ("agree", "go with", "side with", "stick with", "that works", "holds", "is right", "are right", "+1 to",
+               "'s ", "’s ", *(f"{end} {verb}" for end in "ide" for verb in ("support", "back", "endorse", "second")))
+
+
+def _agree_matches(doc: Doc, low: str) -> Iterator[re.Match[str]]:
+    """``_AGREE.finditer(low)``, scanning only the lines that can hold a match."""
+    starts = doc.line_starts
+    lines: set[int] = set()
+    find = low.find
+    for key in _AGREE_KEYS:
+        i = find(key)
+        while i >= 0:
+            li = bisect_right(starts, i) - 1
+            lines.add(li)
+            nxt = starts[li + 1] if li + 1 < len(starts) else len(low)
+            i = find(key, nxt)
+    for li in sorted(lines):
+        ls = starts[li]
+        le = starts[li + 1] - 1 if li + 1 < len(starts) else len(low)
+        yield from _AGREE.finditer(low, ls, le)
+
+
 _AGREE_COND = re.compile(r"(?<![a-z])(?:provided|as long as|so long as|only if|on condition|assuming (?:we|you|they)|"
                          r"if (?:we|you|they) (?:add|keep|also)|but|except|once (?:we|you) add|plus|with (?:a|an|the)|"
                          r"as long)(?![a-z])")
@@ -944,7 +970,7 @@ class NeverSpec:
     def _stance(self, doc: Doc, low: str, dets: list[NeverDetector], found: dict[str, str], note: Any) -> None:
         """An endorsement whose proposal (the endorsing sentence to the end of its paragraph) holds a rule's
         forbidden concept breaks that rule, unless the endorsement restores the safeguard by a condition."""
-        for n, am in enumerate(_AGREE.finditer(low)):
+        for n, am in enumerate(_agree_matches(doc, low)):
             if n >= 40 or all(d.rule_id in found for d in dets):
                 break
             pos = am.start()

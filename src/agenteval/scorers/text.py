@@ -102,6 +102,7 @@ def lower_same_length(text: str) -> str:
     return "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
 
 
+_TOKEN_CHARS = re.compile(r"[a-z0-9]+")
 _TOKEN_TABLE = bytes(c if (48 <= c <= 57 or 97 <= c <= 122) else 32 for c in range(256))
 
 
@@ -113,9 +114,11 @@ class WordIndex:
     """
 
     def __init__(self, low: str) -> None:
-        raw = low.encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE)
+        raw = low.encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE).decode("ascii")
         self.low = low
-        self.words = set(raw.decode("ascii").split())
+        self.words = set(raw.split())
+        # the tokens joined by spaces (only [a-z0-9 ] remain): a token starts with p iff " " + p occurs
+        self._spaced = " " + raw
         self._positions: dict[str, list[int]] = {}
         self._sorted: list[str] | None = None
         self._prefix: dict[str, bool] = {}
@@ -131,6 +134,8 @@ class WordIndex:
             return hit
         if prefix in self.words:
             hit = True
+        elif _TOKEN_CHARS.fullmatch(prefix):
+            hit = (" " + prefix) in self._spaced
         else:
             if self._sorted is None:
                 self._sorted = sorted(self.words)
@@ -160,9 +165,9 @@ class WordIndex:
             got = list(lex._always)
             for w in lex._exact.keys() & self.words:
                 got.extend(lex._exact[w])
-            for p, i in lex._prefixed:
+            for p, ids in lex._prefix_groups:
                 if self.has_prefix(p):
-                    got.append(i)
+                    got.extend(ids)
             got.sort()
             memo[id(lex)] = got
         return got
@@ -280,6 +285,11 @@ class Lexicon:
                 self._exact.setdefault(a[0], []).append(i)
             else:
                 self._prefixed.append((a[0], i))
+        # prefixed patterns grouped by anchor, so each distinct prefix is looked up once per text
+        groups: dict[str, list[int]] = {}
+        for p, i in self._prefixed:
+            groups.setdefault(p, []).append(i)
+        self._prefix_groups: list[tuple[str, list[int]]] = list(groups.items())
 
     def _iter(self, low: str, start: int, end: int | None, index: WordIndex | None) -> Iterator[re.Match[str]]:
         stop = len(low) if end is None else end
@@ -291,8 +301,12 @@ class Lexicon:
             if by_position and info is not None:
                 assert index is not None
                 word, _whole, off = info
-                for pos in index.positions(word):
-                    cand = pos - off
+                positions = index._positions.get(word)  # memo hit without a method call
+                if positions is None:
+                    positions = index.positions(word)
+                # positions are ascending: jump to the first candidate at or after ``start``
+                for k in range(bisect_left(positions, start + off) if start else 0, len(positions)):
+                    cand = positions[k] - off
                     if cand < start:
                         continue
                     if cand >= stop:
