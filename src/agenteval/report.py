@@ -32,6 +32,7 @@ from agenteval.stats import (
     run_metrics,
 )
 from agenteval.store import SCORES, TRANSCRIPTS, RunDir, RunManifest, ScoreLine, atomic_write_text
+from agenteval.summary import run_counts
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
@@ -351,17 +352,16 @@ def build_report(run: RunData, *, n_boot: int = 2000, seed: int = 0) -> dict[str
     metrics = run_metrics(lines, n_boot=n_boot, seed=seed)
     headline = [_metric_row(metrics[k]) for k in HEADLINE if k in metrics]
     m = run.manifest
-    status = Counter(s.status for s in lines)
-    stale = sum(1 for s in lines if s.stale and s.status == "ok")
+    counts = run_counts(lines)
     warnings = []
     if m.status != "finished":
         warnings.append(f"run status is '{m.status}': the results are incomplete")
-    if stale:
-        warnings.append(f"{stale} answer(s) are stale: recorded for a different card or scenario text")
-    if status.get("skipped"):
-        warnings.append(f"{status['skipped']} item(s) were skipped")
-    if status.get("error"):
-        warnings.append(f"{status['error']} item(s) errored")
+    if counts["stale"]:
+        warnings.append(f"{counts['stale']} answer(s) are stale: recorded for a different card or scenario text")
+    if counts["skipped"]:
+        warnings.append(f"{counts['skipped']} item(s) were skipped")
+    if counts["error"]:
+        warnings.append(f"{counts['error']} item(s) errored")
     if m.card.lint_warnings:
         warnings.append(f"the card has {m.card.lint_warnings} lint warning(s)")
     groups = {
@@ -372,13 +372,7 @@ def build_report(run: RunData, *, n_boot: int = 2000, seed: int = 0) -> dict[str
         "run_id": run.rd.run_id,
         "manifest": m.model_dump(mode="json"),
         "backend_name": str(m.backend.get("name", m.settings.get("backend", ""))),
-        "counts": {
-            "planned": len(lines),
-            "ok": status.get("ok", 0),
-            "error": status.get("error", 0),
-            "skipped": status.get("skipped", 0),
-            "stale": stale,
-        },
+        "counts": counts,
         "warnings": warnings,
         "headline": headline,
         "metrics": {k: v.model_dump() for k, v in metrics.items()},

@@ -45,11 +45,21 @@ def metric_estimate(lines: Sequence[ScoreLine], fn: MetricFn) -> Estimate:
     return clustered_mean(*item_values(lines, fn))
 
 
+def run_counts(lines: Sequence[ScoreLine]) -> dict[str, int]:
+    """Planned, ok, error, skipped and stale (ok but answered for another prompt) item counts."""
+    status = Counter(s.status for s in lines)
+    return {
+        "planned": len(lines),
+        "ok": status.get("ok", 0),
+        "error": status.get("error", 0),
+        "skipped": status.get("skipped", 0),
+        "stale": sum(1 for s in lines if s.stale and s.status == "ok"),
+    }
+
+
 def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict[str, Any]:
     """The ``summary.json`` content: counts, metrics with SE, per-rule violations, cost."""
-    status = Counter(s.status for s in lines)
-    stale = sum(1 for s in lines if s.stale and s.status == "ok")
-    from agenteval.stats import item_passed
+    from agenteval.stats import confusion_cell, item_passed
 
     metrics: dict[str, Any] = {}
     pass_rate = metric_estimate(lines, lambda s: _b(item_passed(s)))
@@ -69,16 +79,10 @@ def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict
     esc = Counter()
     for s in lines:
         if s.status == "ok" and s.escalated is not None and s.should_escalate is not None:
-            esc[("tp" if s.should_escalate else "fp") if s.escalated else ("fn" if s.should_escalate else "tn")] += 1
+            esc[confusion_cell(s.escalated, s.should_escalate)] += 1
     return {
         "backend": backend,
-        "counts": {
-            "planned": len(lines),
-            "ok": status.get("ok", 0),
-            "error": status.get("error", 0),
-            "skipped": status.get("skipped", 0),
-            "stale": stale,
-        },
+        "counts": run_counts(lines),
         "metrics": metrics,
         "never_violations_by_rule": dict(sorted(per_rule.items())),
         "escalation_confusion": {k: esc.get(k, 0) for k in ("tp", "fp", "fn", "tn")},
