@@ -76,8 +76,8 @@ def spread(xs: Sequence[float], fmt: str = "{:.2f}") -> str:
 
 def default_suite() -> tuple[Any, Any, list[Any]]:
     """(config, card, scenarios) of the repository's default suite (``agenteval.yaml``)."""
-    from agenteval.config import load_config
-    from agenteval.runner import _load_inputs
+    from agenteval.inputs.config import load_config
+    from agenteval.run.runner import _load_inputs
 
     cfg = load_config(ROOT / "agenteval.yaml")
     card, scenarios = _load_inputs(str(cfg.resolve(cfg.card)), [str(cfg.resolve(p)) for p in cfg.scenarios],
@@ -87,7 +87,7 @@ def default_suite() -> tuple[Any, Any, list[Any]]:
 
 def plan_of(card: Any, scenarios: Sequence[Any], n: int | None = None, *, epochs: int | None = None) -> list[Any]:
     """The default matrix with enough epochs for ``n`` items, cut to exactly ``n`` (or all of ``epochs``)."""
-    from agenteval.plan import build_plan
+    from agenteval.plan.matrix.matrix import build_plan
 
     cells = len(build_plan(card, scenarios))
     if epochs is None:
@@ -98,7 +98,7 @@ def plan_of(card: Any, scenarios: Sequence[Any], n: int | None = None, *, epochs
 
 def card_model(card: Any) -> str:
     """The model id the card's alias resolves to (what ``agenteval run --backend anthropic`` sends)."""
-    from agenteval.pricing import resolve_model
+    from agenteval.backends.pricing import resolve_model
 
     return resolve_model(card.model)
 

@@ -34,7 +34,7 @@ from _fakeserver import FakeServer
 
 async def _answer(mode: str, url: str, pairs: list[tuple[Any, Any]], concurrency: int) -> Any:
     from agenteval.backends.anthropic import AnthropicBackend
-    from agenteval.runner import execute
+    from agenteval.run.runner import execute
 
     backend = AnthropicBackend(pairs[0][1].model, base_url=url, api_key="bench-key", concurrency=concurrency,
                                use_cache=False, cache_aware=(mode != "naive"))
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=float, default=100.0)
     ap.add_argument("--concurrency", type=int, default=32)
     args = ap.parse_args(argv)
-    from agenteval.runner import RunContext, RunSettings
+    from agenteval.run.runner import RunContext, RunSettings
 
     cfg, card, scenarios = default_suite()
     plan = plan_of(card, scenarios, epochs=1)

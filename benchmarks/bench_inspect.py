@@ -110,7 +110,7 @@ def write_inputs(work: Path, epochs: int, concurrency: int) -> tuple[Path, Path,
     Returns (config path, task path, N, model id, one cell (scenario, mode, role) for the 1-item runs).
     """
     cfg, card, scenarios = default_suite()
-    from agenteval.runner import RunContext, RunSettings
+    from agenteval.run.runner import RunContext, RunSettings
 
     model = card_model(card)
     plan = plan_of(card, scenarios, epochs=epochs)

@@ -67,8 +67,8 @@ GOALS = {(600, 32): 1.10, (5000, 256): 1.15}
 # --------------------------------------------------------------------------- child: one measured run
 def child(url: str, n: int, concurrency: int, latency_s: float) -> dict[str, Any]:
     """One in-process run of ``n`` items; returns the measurements (printed as JSON)."""
-    from agenteval import runner
-    from agenteval.store import RunDir
+    from agenteval.run import runner
+    from agenteval.results.store import RunDir
 
     os.environ["ANTHROPIC_BASE_URL"] = url
     os.environ.setdefault("ANTHROPIC_API_KEY", "bench-key")
@@ -124,7 +124,7 @@ def child_baseline(kind: str, url: str, n: int, concurrency: int, latency_s: flo
     from urllib.parse import urlsplit
 
     cfg, card, scenarios = default_suite()
-    from agenteval.runner import RunContext, RunSettings
+    from agenteval.run.runner import RunContext, RunSettings
 
     plan = plan_of(card, scenarios, n)
     ctx = RunContext(card, scenarios, plan, RunSettings(backend="anthropic", model=card_model(card),

@@ -19,8 +19,8 @@ import time
 import timeit
 from pathlib import Path
 
-from agenteval.card import load_card
-from agenteval.scenario import Scenario, load_scenarios
+from agenteval.inputs.card import load_card
+from agenteval.inputs.scenario import Scenario, load_scenarios
 from agenteval.scorers import ScoreContext, score_response
 
 ROOT = Path(__file__).resolve().parent.parent

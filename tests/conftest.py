@@ -23,7 +23,7 @@ def card_path() -> Path:
 
 @pytest.fixture
 def card():
-    from agenteval.card import load_card
+    from agenteval.inputs.card import load_card
 
     return load_card(CARD)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agenteval.backends.anthropic import AnthropicBackend
-from agenteval.plan import PlanItem
-from agenteval.prompt import LLMRequest, Message, SystemBlock
+from agenteval.plan.matrix import PlanItem
+from agenteval.plan.prompt import LLMRequest, Message, SystemBlock
 from agenteval.testing.fake_api import FakeAnthropicAPI, FakeAPIConfig
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agenteval.store import (
+from agenteval.results.store import (
     CardInfo,
     RunDir,
     RunManifest,
@@ -26,7 +26,7 @@ from agenteval.store import (
     TranscriptRecord,
     atomic_write_text,
 )
-from agenteval.summary import summarize
+from agenteval.analysis.summary import summarize
 
 MODES = ("generative", "critical", "evaluative", "informative")
 ROLES = ("solo", "panel_member", "auditor", "input_provider", "decision_maker")

@@ -22,7 +22,7 @@ from agenteval.backends.base import Backend, Usage
 from agenteval.backends.ratelimit import AdaptiveLimiter, PrefixGate, parse_retry_after
 from agenteval.backends.response_cache import ResponseCache, endpoint_namespace
 from agenteval.errors import InputError, UsageError
-from agenteval.pricing import cost_usd, estimate_tokens, load_models, load_pricing, resolve_model
+from agenteval.backends.pricing import cost_usd, estimate_tokens, load_models, load_pricing, resolve_model
 from agenteval.testing.fake_api import count_tokens_text
 from fakeapi_fixtures import CARD, MODEL, fake_api, make_backend, make_pair, run
 
@@ -438,6 +438,6 @@ def test_prefix_gate_hands_priming_over_when_the_primer_fails() -> None:
 
 
 def test_importing_the_backend_does_not_import_the_sdk() -> None:
-    code = ("import sys, agenteval.backends.anthropic, agenteval.pricing, agenteval.testing; "
+    code = ("import sys, agenteval.backends.anthropic, agenteval.backends.pricing, agenteval.testing; "
             "assert 'anthropic' not in sys.modules, 'sdk imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,8 +10,8 @@ import pytest
 
 from agenteval.backends.anthropic import BatchProgress, custom_id_for
 from agenteval.backends.base import BackendResult
-from agenteval.plan import PlanItem
-from agenteval.pricing import cost_usd
+from agenteval.plan.matrix import PlanItem
+from agenteval.backends.pricing import cost_usd
 from fakeapi_fixtures import fake_api, make_backend, make_pair, run
 
 PAIRS = [make_pair(f"s{i}", mode) for i in range(4) for mode in ("critical", "generative", "evaluative")]

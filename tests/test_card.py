@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agenteval.card import lint_card, load_card, parse_card
+from agenteval.inputs.card import lint_card, load_card, parse_card
 from agenteval.errors import InputError
 
 from .conftest import CARD

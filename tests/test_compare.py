@@ -10,10 +10,10 @@ import pytest
 
 import runfactory as rf
 from agenteval.cli import main
-from agenteval.compare import CompareResult, compare_runs, power_analysis, render_markdown, render_text
-from agenteval.report import read_run
-from agenteval.stats import z_quantile
-from agenteval.store import ScoreLine
+from agenteval.views.compare import CompareResult, compare_runs, power_analysis, render_markdown, render_text
+from agenteval.views.report import read_run
+from agenteval.analysis.stats import z_quantile
+from agenteval.results.store import ScoreLine
 
 SPEC = rf.Spec(scenarios=[f"sc-{i:02d}" for i in range(12)], epochs=2)
 N_BOOT = 1000
@@ -155,7 +155,8 @@ def test_cli_compare_outputs(runs: dict[str, Path], tmp_path: Path) -> None:
 def test_cli_default_bootstrap_draws_are_at_least_10000() -> None:
     import inspect
 
-    from agenteval import cli, compare
+    from agenteval import cli
+    from agenteval.views import compare
 
     assert inspect.signature(compare.compare_runs).parameters["n_boot"].default >= 10_000
     assert inspect.signature(cli.compare_cmd).parameters["n_boot"].default >= 10_000

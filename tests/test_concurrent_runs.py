@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from agenteval import store
+from agenteval.results import store
 from agenteval.errors import ResultsDirError, RunLockedError
-from agenteval.store import RunDir
+from agenteval.results.store import RunDir
 from agenteval.testing.fake_api import FakeAnthropicAPI, FakeAPIConfig
 
 from .conftest import REPO

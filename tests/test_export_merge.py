@@ -12,11 +12,11 @@ import runfactory as rf
 from agenteval import load_run
 from agenteval.cli import main
 from agenteval.errors import InputError
-from agenteval.export import export_frame, export_run
-from agenteval.merge import merge_runs
-from agenteval.plan import PlanItem, shard
-from agenteval.store import RunDir, ScoreLine
-from agenteval.summary import summarize
+from agenteval.views.export import export_frame, export_run
+from agenteval.results.merge import merge_runs
+from agenteval.plan.matrix import PlanItem, shard
+from agenteval.results.store import RunDir, ScoreLine
+from agenteval.analysis.summary import summarize
 
 SPEC = rf.Spec(
     scenarios=[f"sc-{i:02d}" for i in range(5)],

@@ -11,8 +11,8 @@ import yaml
 import runfactory as rf
 from agenteval.cli import main
 from agenteval.errors import InputError
-from agenteval.gate import GateConfig, evaluate_cells, junit_xml, load_gate_config, render_markdown, run_gate
-from agenteval.store import ScoreLine
+from agenteval.views.gate import GateConfig, evaluate_cells, junit_xml, load_gate_config, render_markdown, run_gate
+from agenteval.results.store import ScoreLine
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = rf.Spec(scenarios=[f"sc-{i:02d}" for i in range(10)], epochs=3)

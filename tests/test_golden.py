@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from agenteval.backends.replay import load_recordings
-from agenteval.card import load_card
+from agenteval.inputs.card import load_card
 from agenteval.errors import InputError
-from agenteval.plan import build_plan
-from agenteval.prompt import build_request
-from agenteval.scenario import load_scenarios
-from agenteval.scoring_io import read_golden
+from agenteval.plan.matrix import build_plan
+from agenteval.plan.prompt import build_request
+from agenteval.inputs.scenario import load_scenarios
+from agenteval.run.scoring import read_golden
 
 from .conftest import CARD, REPO
 

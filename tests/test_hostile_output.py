@@ -192,7 +192,7 @@ def test_injection_passes_nothing_new(hostile_run, key):
 def test_report_escapes_model_text_and_notes_truncation(hostile_run):
     html_path = hostile_run / "report.html"
     if not html_path.exists():
-        pytest.skip("the run wrote no report.html (agenteval.report.write_run_report not available)")
+        pytest.skip("the run wrote no report.html (agenteval.views.report.write_run_report not available)")
     raw = html_path.read_bytes()
     html = raw.decode("utf-8")  # valid UTF-8 even with lone surrogates in the answers
     low = html.lower()
@@ -289,7 +289,7 @@ _FRAGMENTS = [ENVELOPE, BODY, "```", "> ", "**Confidence**: ", "high", "medium-h
                           st.text(alphabet=st.characters(blacklist_categories=()), max_size=40)),
                 max_size=12))
 def test_scorers_are_total_and_deterministic(parts):
-    from agenteval.card import load_card
+    from agenteval.inputs.card import load_card
     from agenteval.scorers import ScoreContext, score_response
 
     card = _card_cache.setdefault("card", load_card(CARD))
@@ -307,7 +307,7 @@ def test_scorers_are_total_and_deterministic(parts):
 @pytest.mark.parametrize("preamble", ["> **Confidence**: ## Findings\n\n", "Confidence: maybe\n\n",
                                       "> **Confidence**: maybe\n\n"])
 def test_strict_envelope_implies_loose(preamble):
-    from agenteval.card import load_card
+    from agenteval.inputs.card import load_card
     from agenteval.scorers import ScoreContext, score_response
 
     card = _card_cache.setdefault("card", load_card(CARD))

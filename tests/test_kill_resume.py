@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from agenteval.plan import PlanItem
+from agenteval.plan.matrix import PlanItem
 from agenteval.testing.fake_api import FakeAnthropicAPI, FakeAPIConfig, default_generator
 
 from .conftest import REPO

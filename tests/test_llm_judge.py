@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from agenteval.card import AgentCard, load_card
+from agenteval.inputs.card import AgentCard, load_card
 from agenteval.scorers import ScoreContext, score_response, unregister_judge
-from agenteval.scorers.judge_agreement import agreement_row, cohens_kappa
+from agenteval.run.judge_agreement import agreement_row, cohens_kappa
 from agenteval.scorers.llm_judge import (
     AnthropicJudge,
     JudgeItem,
@@ -281,8 +281,8 @@ def _golden(path: Path, rows: list[tuple[str, bool, list[str]]]) -> Path:
 
 def test_validate_scorers_judge_reports_kappa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from agenteval.scorers.judge_agreement import judge_agreement
-    from agenteval.scorers.validate import main_validate_scorers
+    from agenteval.run.judge_agreement import judge_agreement
+    from agenteval.run.validate import main_validate_scorers
 
     # mode labels T, T, F, F; judge (via the fake's markers) pass, fail, fail, fail:
     # p_o = 3/4, p_a = 1/2, p_b = 1/4, p_e = 1/2*1/4 + 1/2*3/4 = 1/2, κ = (3/4 - 1/2) / (1/2) = 0.5

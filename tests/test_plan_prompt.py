@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from agenteval.errors import UsageError
-from agenteval.plan import build_plan, parse_list, shard
-from agenteval.prompt import build_request
-from agenteval.scenario import load_scenarios
+from agenteval.plan.matrix import build_plan, parse_list, shard
+from agenteval.plan.prompt import build_request
+from agenteval.inputs.scenario import load_scenarios
 
 
 def test_plan_expansion_and_filters(mini_suite, card):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import runfactory as rf
-from agenteval.stats import failed_checks, item_passed
+from agenteval.analysis.stats import failed_checks, item_passed
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = rf.Spec(
@@ -108,7 +108,7 @@ def test_plugin_is_inert_without_its_options(tmp_path: Path) -> None:
         "import sys\n\n"
         "def test_nothing_heavy_loaded(pytestconfig):\n"
         "    assert pytestconfig.pluginmanager.has_plugin('agenteval')\n"
-        "    names = ('pandas', 'matplotlib', 'scipy', 'datasets', 'jinja2', 'agenteval.report')\n"
+        "    names = ('pandas', 'matplotlib', 'scipy', 'datasets', 'jinja2', 'agenteval.views.report')\n"
         "    heavy = [m for m in names if m in sys.modules]\n"
         "    assert heavy == []\n",
         encoding="utf-8",

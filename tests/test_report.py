@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import runfactory as rf
-from agenteval import report
+from agenteval.views import report
 from agenteval.cli import main
-from agenteval.store import ScoreLine
+from agenteval.results.store import ScoreLine
 
 XSS = "<script>alert(1)</script>"
 
@@ -163,7 +163,7 @@ def test_cli_report(tmp_path: Path, capsys: object) -> None:
 
 def test_cli_import_stays_light() -> None:
     code = (
-        "import sys, agenteval.cli, agenteval.report, agenteval.pytest_plugin; "
+        "import sys, agenteval.cli, agenteval.views.report, agenteval.integrations.pytest_plugin; "
         "heavy = [m for m in ('pandas', 'matplotlib', 'datasets', 'scipy', 'numpy', 'jinja2') "
         "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )

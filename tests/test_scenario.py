@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from agenteval.errors import InputError
-from agenteval.scenario import load_scenario, load_scenarios, scenario_json_schema
+from agenteval.inputs.scenario import load_scenario, load_scenarios, scenario_json_schema
 
 from .conftest import MINI_SCENARIO
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agenteval.card import load_card
-from agenteval.scenario import Evidence, Expect, PanelStatement, Scenario
+from agenteval.inputs.card import load_card
+from agenteval.inputs.scenario import Evidence, Expect, PanelStatement, Scenario
 from agenteval.scorers import (
     CheckResult,
     ScoreContext,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agenteval.card import load_card, parse_card
+from agenteval.inputs.card import load_card, parse_card
 from agenteval.scorers import ScoreContext, ScoringConfig, score_response
 
 REPO = Path(__file__).resolve().parents[1]

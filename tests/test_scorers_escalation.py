@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agenteval.card import load_card, parse_card
-from agenteval.scenario import Expect, Scenario
+from agenteval.inputs.card import load_card, parse_card
+from agenteval.inputs.scenario import Expect, Scenario
 from agenteval.scorers import ScoreContext, score_response
 
 REPO = Path(__file__).resolve().parents[1]

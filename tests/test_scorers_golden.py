@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agenteval.card import load_card
-from agenteval.scenario import load_scenarios
-from agenteval.scorers.validate import THRESHOLDS, format_report, main_validate_scorers, validate_scorers
+from agenteval.inputs.card import load_card
+from agenteval.inputs.scenario import load_scenarios
+from agenteval.run.validate import THRESHOLDS, format_report, main_validate_scorers, validate_scorers
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = REPO / "golden" / "labelled"

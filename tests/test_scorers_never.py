@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agenteval.card import load_card, parse_card
-from agenteval.scenario import Expect, Scenario
+from agenteval.inputs.card import load_card, parse_card
+from agenteval.inputs.scenario import Expect, Scenario
 from agenteval.scorers import ScoreContext, ScoringConfig, score_response
 from agenteval.scorers.config import NeverConceptOverride
 from agenteval.scorers.never import CONCEPTS

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agenteval.card import load_card
-from agenteval.scenario import Evidence, Expect, Scenario
+from agenteval.inputs.card import load_card
+from agenteval.inputs.scenario import Evidence, Expect, Scenario
 from agenteval.scorers import ScoreContext, ScoreRecord, score_response
 
 REPO = Path(__file__).resolve().parents[1]

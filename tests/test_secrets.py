@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from agenteval import runner
-from agenteval.card import load_card
-from agenteval.plan import build_plan
+from agenteval.run import runner
+from agenteval.inputs.card import load_card
+from agenteval.plan.matrix import build_plan
 from agenteval.testing.fake_api import FakeAnthropicAPI, FakeAPIConfig
 
 from .conftest import CARD, REPO

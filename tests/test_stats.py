@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from agenteval import stats
-from agenteval.stats import (
+from agenteval.analysis import stats
+from agenteval.analysis.stats import (
     SET_METRICS,
     auroc,
     calibration_report,
@@ -34,7 +34,7 @@ from agenteval.stats import (
     run_metrics,
     two_proportion_test,
 )
-from agenteval.store import ScoreLine
+from agenteval.results.store import ScoreLine
 
 
 def line(i: int, sid: str = "s1", **kw: object) -> ScoreLine:

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from agenteval.errors import InputError, ResultsDirError, RunLockedError
-from agenteval.runner import redact_argv
-from agenteval.store import RunDir, TranscriptRecord, atomic_write_json, check_writable, read_jsonl
+from agenteval.run.runner import redact_argv
+from agenteval.results.store import RunDir, TranscriptRecord, atomic_write_json, check_writable, read_jsonl
 
 
 def rec(i: int, status: str = "ok") -> TranscriptRecord:

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from agenteval.backends.ratelimit import AdaptiveLimiter
-from agenteval.card import load_card
-from agenteval.plan import PlanItem
-from agenteval.prompt import build_request
-from agenteval.scenario import load_scenarios
+from agenteval.inputs.card import load_card
+from agenteval.plan.matrix import PlanItem
+from agenteval.plan.prompt import build_request
+from agenteval.inputs.scenario import load_scenarios
 from agenteval.testing.fake_api import FakeAnthropicAPI, FakeAPIConfig
 
 from .conftest import REPO

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import runfactory as rf
-from agenteval import trend
+from agenteval.views import trend
 from agenteval.cli import main
-from agenteval.stats import item_metrics
+from agenteval.analysis.stats import item_metrics
 
 SPEC = rf.Spec(scenarios=[f"sc-{i:02d}" for i in range(10)], epochs=2)
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
-    from agenteval.card import AgentCard
-    from agenteval.scenario import Scenario
+    from agenteval.inputs.card import AgentCard
+    from agenteval.inputs.scenario import Scenario
 
 __all__ = ["AgentCard", "Scenario", "__version__", "load_card", "load_run", "load_scenarios"]
 
@@ -25,15 +25,15 @@ __all__ = ["AgentCard", "Scenario", "__version__", "load_card", "load_run", "loa
 def __getattr__(name: str) -> Any:
     # Lazy: importing agenteval must stay cheap (the CLI imports it on every call).
     if name in ("load_card", "AgentCard"):
-        from agenteval import card
+        from agenteval.inputs import card
 
         return getattr(card, name)
     if name in ("load_scenarios", "Scenario"):
-        from agenteval import scenario
+        from agenteval.inputs import scenario
 
         return getattr(scenario, name)
     if name == "load_run":
-        from agenteval.store import load_run
+        from agenteval.results.store import load_run
 
         return load_run
     raise AttributeError(f"module 'agenteval' has no attribute {name!r}")

@@ -17,7 +17,7 @@ Design notes
   that prefix pass a :class:`~agenteval.backends.ratelimit.PrefixGate`: the first (the primer) goes
   alone, *streamed*, so the others are released as soon as its ``message_start`` arrives (when the real
   API has written the cache entry), not when its whole answer is done. Cache writes ≈ one per prefix.
-* **Cost**: every answer is priced from ``data/pricing.yaml`` (:mod:`agenteval.pricing`); batch answers
+* **Cost**: every answer is priced from ``data/pricing.yaml`` (:mod:`agenteval.backends.pricing`); batch answers
   at the batch discount. :meth:`AnthropicBackend.stats` sums tokens, dollars, cache writes/reads and what
   caching saved.
 * **Response cache**: answers are stored by ``request_hash(epoch)`` (after alias resolution); a hit
@@ -56,9 +56,9 @@ from agenteval.backends.response_cache import (
     endpoint_namespace,
 )
 from agenteval.errors import AgentEvalError, UsageError
-from agenteval.plan import PlanItem
-from agenteval.pricing import PricingTable, estimate_tokens, load_pricing, resolve_model
-from agenteval.prompt import LLMRequest
+from agenteval.plan.matrix import PlanItem
+from agenteval.backends.pricing import PricingTable, estimate_tokens, load_pricing, resolve_model
+from agenteval.plan.prompt import LLMRequest
 from agenteval.redact import redact_text, register_secret
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -1057,7 +1057,7 @@ async def estimate_run(
 
     Tokens: with ``backend``, each distinct prompt is counted by the API's ``count_tokens`` endpoint; if
     that fails (offline, no key) or without a backend, by the local estimate ``ceil(chars / 3.5)``
-    (:func:`agenteval.pricing.estimate_tokens`). The cacheable prefix's share is taken in proportion to
+    (:func:`agenteval.backends.pricing.estimate_tokens`). The cacheable prefix's share is taken in proportion to
     its characters. Output tokens are unknown before the run: the estimate assumes
     ``expected_output_tokens`` per call (default ``min(max_tokens, 1000)``) and the upper bound
     ``max_tokens``. Live cost assumes cache-aware scheduling (one cache write per prefix, reads after);

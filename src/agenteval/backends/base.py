@@ -6,8 +6,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from agenteval.plan import PlanItem
-from agenteval.prompt import LLMRequest
+from agenteval.plan.matrix import PlanItem
+from agenteval.plan.prompt import LLMRequest
 
 Status = Literal["ok", "error", "skipped"]
 

@@ -8,8 +8,8 @@ Public API:
 * :class:`ScoringConfig` — confidence level → number mapping, severities, limits (YAML-loadable);
 * :func:`compile_card` — the cached, precompiled scorer for a card;
 * :func:`register_judge` — the LLM-judge seam (only runs when ``ScoringConfig.judge`` is set);
-* :mod:`agenteval.scorers.validate` — agreement with the golden labels
-  (:func:`~agenteval.scorers.validate.validate_scorers`).
+* :mod:`agenteval.run.validate` — agreement with the golden labels
+  (:func:`~agenteval.run.validate.validate_scorers`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agenteval.scenario import Evidence, Scenario
+from agenteval.inputs.scenario import Evidence, Scenario
 from agenteval.scorers.text import (
     CONDITIONAL,
     NEGATION,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TypeVar
 
-from agenteval.card import AgentCard
-from agenteval.scenario import Scenario
+from agenteval.inputs.card import AgentCard
+from agenteval.inputs.scenario import Scenario
 from agenteval.scorers.adherence import AdherenceSpec, ElementResult, TaskSpec, Verdict
 from agenteval.scorers.base import CheckResult, ScoreContext, ScoreRecord
 from agenteval.scorers.config import DEFAULT_CONFIG, ScoringConfig

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agenteval.card import AgentCard
+from agenteval.inputs.card import AgentCard
 from agenteval.scorers.config import ScoringConfig
 from agenteval.scorers.text import Doc, has_content, name_pattern, strip_markup
 

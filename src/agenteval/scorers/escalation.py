@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import islice
 
-from agenteval.card import AgentCard
+from agenteval.inputs.card import AgentCard
 from agenteval.scorers.text import CONDITIONAL, Doc, Lexicon, name_pattern
 
 MAX_CUES = 200  # escalation cues looked at per response

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agenteval.card import AgentCard, Layout
+from agenteval.inputs.card import AgentCard, Layout
 from agenteval.scorers.config import ScoringConfig
 from agenteval.scorers.text import Doc, Heading, strip_markup
 

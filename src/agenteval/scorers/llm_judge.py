@@ -33,7 +33,7 @@ judge could not answer gets not-applicable results that name the cause.
 The judge adds checks; it never changes the deterministic fields (``never_violations``,
 ``mode_adherence``, ...). :func:`install_judge` is the one-call wiring used by ``agenteval run`` and
 ``agenteval score``; ``agenteval validate-scorers --judge`` measures it against the labels
-(:mod:`agenteval.scorers.judge_agreement`).
+(:mod:`agenteval.run.judge_agreement`).
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from agenteval.card import AgentCard
+from agenteval.inputs.card import AgentCard
 from agenteval.errors import UsageError
-from agenteval.scenario import Scenario
+from agenteval.inputs.scenario import Scenario
 from agenteval.scorers.base import CheckResult, ScoreContext
 from agenteval.scorers.config import DEFAULT_CONFIG, JudgeConfig, ScoringConfig
 from agenteval.scorers.text import normalize
@@ -326,7 +326,7 @@ def check_judge(model: str, api_key: str | None = None) -> str:
     Raises:
         UsageError: no API key, or ``model`` is not a known alias or model id.
     """
-    from agenteval.pricing import resolve_model
+    from agenteval.backends.pricing import resolve_model
 
     require_credentials(api_key)
     return resolve_model(model)
@@ -347,7 +347,7 @@ class AnthropicJudge:
     """An LLM judge on the Anthropic Messages API (see the module docstring).
 
     Args:
-        model: judge model (alias or id; resolved with :func:`agenteval.pricing.resolve_model`).
+        model: judge model (alias or id; resolved with :func:`agenteval.backends.pricing.resolve_model`).
         base_url: API root; default ``$ANTHROPIC_BASE_URL`` or the real API.
         api_key: default ``$ANTHROPIC_API_KEY``.
         cache_dir: cache root (answers go under ``CACHE_DIR/judge/<endpoint>``); default beside the
@@ -384,7 +384,7 @@ class AnthropicJudge:
         max_scan_chars: int | None = None,
     ) -> None:
         from agenteval.backends.response_cache import ResponseCache, endpoint_namespace
-        from agenteval.pricing import resolve_model
+        from agenteval.backends.pricing import resolve_model
         from agenteval.redact import register_secret
 
         if concurrency < 1:
@@ -506,7 +506,7 @@ class AnthropicJudge:
         from agenteval.backends.anthropic import classify_exception
         from agenteval.backends.base import Usage
         from agenteval.backends.response_cache import CachedResponse
-        from agenteval.pricing import load_pricing
+        from agenteval.backends.pricing import load_pricing
         from agenteval.redact import redact_text
 
         kwargs = build_judge_request(card, rubrics, text, task_text(it.scenario, it.ctx.role), model=self.model,
@@ -605,7 +605,7 @@ def judge_from_env(model: str, *, cache_dir: str | Path | None = None, use_cache
     Raises:
         UsageError: no API key, an unknown model, or a bad environment value.
     """
-    from agenteval.runner import _backend_env
+    from agenteval.run.runner import _backend_env
 
     require_credentials()
     cfg = config or DEFAULT_CONFIG
@@ -630,8 +630,8 @@ def items_from_transcripts(ctx: Any, latest: dict[str, Any]) -> list[JudgeItem]:
     """The judge items of a run: one per planned item whose latest journal record is ``ok``.
 
     Args:
-        ctx: the run's :class:`~agenteval.runner.RunContext`.
-        latest: item id -> latest :class:`~agenteval.store.TranscriptRecord`.
+        ctx: the run's :class:`~agenteval.run.runner.RunContext`.
+        latest: item id -> latest :class:`~agenteval.results.store.TranscriptRecord`.
     """
     out: list[JudgeItem] = []
     for item in ctx.plan:

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from agenteval.card import AgentCard, Rule
+from agenteval.inputs.card import AgentCard, Rule
 from agenteval.scorers.config import NeverConceptOverride, ScoringConfig
 from agenteval.scorers.text import Doc, Lexicon, WordIndex, odd_quotes, pattern_anchor
 

@@ -13,7 +13,7 @@ requests a second at concurrency 256). Endpoints:
 Behaviour, all set through :class:`FakeAPIConfig`:
 
 * **Answers** come from ``recordings`` (a mapping keyed by :func:`prompt_key` of the request, i.e. the
-  same ``sha256:`` hash as :meth:`agenteval.prompt.LLMRequest.prompt_hash`, or by ``recording_key``), else
+  same ``sha256:`` hash as :meth:`agenteval.plan.prompt.LLMRequest.prompt_hash`, or by ``recording_key``), else
   from ``generator`` (request JSON -> text, or a dict with ``text``/``stop_reason``), else from
   :func:`default_generator`, which writes a plausible answer ending in the card's Output Envelope.
   A JSON-output-mode request (``output_config.format`` ``json_schema``) not in ``recordings`` is answered

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agenteval.errors import InputError
-from agenteval.stats import (
+from agenteval.analysis.stats import (
     Metric,
     clustered_mean,
     failed_checks,
@@ -31,8 +31,8 @@ from agenteval.stats import (
     never_rule_ids,
     run_metrics,
 )
-from agenteval.store import SCORES, TRANSCRIPTS, RunDir, RunManifest, ScoreLine, atomic_write_text
-from agenteval.summary import run_counts
+from agenteval.results.store import SCORES, TRANSCRIPTS, RunDir, RunManifest, ScoreLine, atomic_write_text
+from agenteval.analysis.summary import run_counts
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
@@ -553,7 +553,7 @@ def environment(*, html: bool) -> Any:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("agenteval", "templates"),
+        loader=jinja2.PackageLoader("agenteval.views", "templates"),
         autoescape=html,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

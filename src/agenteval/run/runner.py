@@ -23,13 +23,13 @@ from pydantic import BaseModel, Field
 
 from agenteval import __version__
 from agenteval.backends.base import Backend, BackendResult
-from agenteval.card import AgentCard, load_card
+from agenteval.inputs.card import AgentCard, load_card
 from agenteval.errors import InputError, UsageError
-from agenteval.plan import PlanItem
-from agenteval.prompt import LLMRequest, build_request
+from agenteval.plan.matrix import PlanItem
+from agenteval.plan.prompt import LLMRequest, build_request
 from agenteval.redact import redact_argv
-from agenteval.scenario import Scenario, load_scenarios
-from agenteval.store import (
+from agenteval.inputs.scenario import Scenario, load_scenarios
+from agenteval.results.store import (
     CardInfo,
     RunDir,
     RunManifest,
@@ -39,7 +39,7 @@ from agenteval.store import (
     check_writable,
     utcnow,
 )
-from agenteval.summary import render_summary, summarize
+from agenteval.analysis.summary import render_summary, summarize
 
 EXIT_OK = 0
 EXIT_ERRORS = 3
@@ -395,7 +395,7 @@ def _sum_stats(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _write_report(rd: RunDir) -> None:
     try:
-        from agenteval import report
+        from agenteval.views import report
     except ImportError:  # pragma: no cover - report module missing
         return
     writer = getattr(report, "write_run_report", None)

@@ -40,7 +40,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _cfg(config: str | None) -> Any:
-    from agenteval.config import load_config
+    from agenteval.inputs.config import load_config
 
     return load_config(config)
 
@@ -80,9 +80,9 @@ def run(
         "--judge", help="also score with an LLM judge MODEL (judge.* checks; needs ANTHROPIC_API_KEY)")] = None,
 ) -> None:
     """Run the matrix scenario × mode × role × epoch and score it. Last stdout line: the run directory."""
-    from agenteval import runner
-    from agenteval.plan import build_plan, parse_list
-    from agenteval.plan import shard as shard_items
+    from agenteval.run import runner
+    from agenteval.plan.matrix import build_plan, parse_list
+    from agenteval.plan.matrix import shard as shard_items
 
     argv = ["agenteval", *sys.argv[1:]]
     if resume:
@@ -150,22 +150,22 @@ def run(
 
 
 def _resolve_model(model: str | None, card_path: str, cfg: Any) -> str:
-    from agenteval.card import load_card
+    from agenteval.inputs.card import load_card
 
     alias = model or load_card(card_path).model
     if alias in cfg.models:
         return str(cfg.models[alias])
     try:
-        from agenteval.pricing import resolve_model
+        from agenteval.backends.pricing import resolve_model
     except ImportError:  # pragma: no cover
         return alias
     return str(resolve_model(alias))
 
 
 def _dry_run(card_path: str, paths: list[str], fixtures: str, settings: Any, plan_builder: Any) -> None:
-    from agenteval.card import load_card
-    from agenteval.prompt import build_request
-    from agenteval.scenario import load_scenarios
+    from agenteval.inputs.card import load_card
+    from agenteval.plan.prompt import build_request
+    from agenteval.inputs.scenario import load_scenarios
 
     card = load_card(card_path, strict=settings.strict_card)
     scs = load_scenarios(paths, card, fixtures_dir=Path(fixtures))
@@ -185,7 +185,7 @@ def _dry_run(card_path: str, paths: list[str], fixtures: str, settings: Any, pla
 
 
 def _print_summary(rd: Any, summary: dict[str, Any]) -> None:
-    from agenteval.summary import render_summary
+    from agenteval.analysis.summary import render_summary
 
     path = str(rd.path.resolve())
     print(render_summary(summary, path))
@@ -204,8 +204,8 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="card lint warnings are errors")] = False,
 ) -> None:
     """Check scenario files and cards; print one line per problem (exit 2 on the first bad file)."""
-    from agenteval.card import load_card
-    from agenteval.scenario import load_scenarios
+    from agenteval.inputs.card import load_card
+    from agenteval.inputs.scenario import load_scenarios
 
     cfg = _cfg(config)
     card_paths = [p for p in (paths or []) if p.endswith(".md")]
@@ -232,7 +232,7 @@ def validate(
 @app.command()
 def schema() -> None:
     """Print the scenario JSON Schema (for editor completion)."""
-    from agenteval.scenario import scenario_json_schema
+    from agenteval.inputs.scenario import scenario_json_schema
 
     print(json.dumps(scenario_json_schema(), indent=2))
 
@@ -243,7 +243,7 @@ def lint_card_cmd(
     strict: Annotated[bool, typer.Option("--strict", help="report warnings as errors")] = False,
 ) -> None:
     """Print card findings as PATH:LINE: level: message. Exit 0 warnings only, 1 errors, 2 unreadable."""
-    from agenteval.card import lint_card, read_text_file
+    from agenteval.inputs.card import lint_card, read_text_file
 
     read_text_file(path, what="card")  # unreadable -> InputError -> exit 2
     findings = lint_card(path)
@@ -266,9 +266,9 @@ def prompt(
     as_json: Annotated[bool, typer.Option("--json", help="print the request body as JSON only")] = False,
 ) -> None:
     """Print the exact request that would be sent for one cell."""
-    from agenteval.card import load_card
-    from agenteval.prompt import build_request
-    from agenteval.scenario import load_scenarios
+    from agenteval.inputs.card import load_card
+    from agenteval.plan.prompt import build_request
+    from agenteval.inputs.scenario import load_scenarios
 
     cfg = _cfg(config)
     c = load_card(card or cfg.card_path, strict=cfg.strict_card)
@@ -298,9 +298,9 @@ def scenarios_cmd(
     minimum: Annotated[int, typer.Option("--min", help="scenarios required per cell")] = 2,
 ) -> None:
     """List scenarios, or with --coverage the rule/trigger/mode/role → scenario table."""
-    from agenteval.card import load_card
-    from agenteval.coverage import coverage_table, render_coverage
-    from agenteval.scenario import load_scenarios
+    from agenteval.inputs.card import load_card
+    from agenteval.inputs.coverage import coverage_table, render_coverage
+    from agenteval.inputs.scenario import load_scenarios
 
     cfg = _cfg(config)
     c = load_card(cfg.card_path, strict=cfg.strict_card)
@@ -338,9 +338,9 @@ def record(
     concurrency: Annotated[int | None, typer.Option(help="live: max requests in flight")] = None,
 ) -> None:
     """Refresh golden/recordings: run live against the API (default), or import authored answers."""
-    from agenteval.card import load_card
-    from agenteval.recording import import_authored, write_recordings
-    from agenteval.scenario import load_scenarios
+    from agenteval.inputs.card import load_card
+    from agenteval.run.recording import import_authored, write_recordings
+    from agenteval.inputs.scenario import load_scenarios
 
     cfg = _cfg(config)
     out_dir = out or str(cfg.resolve(cfg.recordings))
@@ -355,9 +355,9 @@ def record(
         n = write_recordings(recs, out_dir)
         print(f"recorded {n} authored answers into {out_dir}")
         return
-    from agenteval import runner
+    from agenteval.run import runner
     from agenteval.backends.replay import Provenance, Recording
-    from agenteval.plan import build_plan, parse_list
+    from agenteval.plan.matrix import build_plan, parse_list
 
     settings = runner.RunSettings(
         backend="anthropic", model=_resolve_model(model or cfg.model, card_path, cfg), epochs=epochs,
@@ -405,7 +405,7 @@ def score(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="do not use the judge answer cache")] = False,
 ) -> None:
     """Score responses produced elsewhere."""
-    from agenteval.scoring_io import score_file
+    from agenteval.run.scoring import score_file
 
     cfg = _cfg(config)
     paths: list[str] = []
@@ -426,7 +426,7 @@ def validate_scorers_cmd(
     = None,
 ) -> None:
     """Measure the scorers against the labelled golden set: per check n, precision, recall, F1, accuracy."""
-    from agenteval.scorers.validate import main_validate_scorers
+    from agenteval.run.validate import main_validate_scorers
 
     cfg = _cfg(config)
     kwargs: dict[str, Any] = {}
@@ -442,7 +442,7 @@ def validate_scorers_cmd(
 
 def _write_out(path: str | None, text: str) -> None:
     if path:
-        from agenteval.store import atomic_write_text
+        from agenteval.results.store import atomic_write_text
 
         atomic_write_text(Path(path), text)
 
@@ -455,7 +455,7 @@ def report_cmd(
     n_boot: Annotated[int, typer.Option("--n-boot", help="bootstrap draws for ECE/AUROC SEs")] = 2000,
 ) -> None:
     """Write a run's report: self-contained HTML (plots embedded) and markdown. Default: into the run dir."""
-    from agenteval.report import REPORT_HTML, REPORT_MD, write_report
+    from agenteval.views.report import REPORT_HTML, REPORT_MD, write_report
 
     if n_boot < 100:
         _fail("--n-boot must be at least 100")
@@ -482,7 +482,7 @@ def compare_cmd(
                                                      help="exit 1 when B regressed significantly")] = False,
 ) -> None:
     """Paired comparison of two runs: Δ per metric with clustered SE, McNemar, bootstrap, cell changes."""
-    from agenteval.compare import compare_runs, render_markdown, render_text
+    from agenteval.views.compare import compare_runs, render_markdown, render_text
 
     if n_boot < 100:
         _fail("--n-boot must be at least 100")
@@ -510,9 +510,9 @@ def power_cmd(
     """Scenarios × epochs needed to detect Δ (Miller 2024, paired design, the run's own variances)."""
     import json as _json
 
-    from agenteval.compare import power_analysis, render_power
-    from agenteval.plan import parse_list
-    from agenteval.report import read_run
+    from agenteval.views.compare import power_analysis, render_power
+    from agenteval.plan.matrix import parse_list
+    from agenteval.views.report import read_run
 
     res = power_analysis(read_run(from_run), delta, alpha=alpha, power=power, correlation=corr,
                          metrics=parse_list(metric))
@@ -534,7 +534,7 @@ def trend_cmd(
     fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help="exit 1 on a drift alert")] = False,
 ) -> None:
     """Metrics across runs with CI bands, and drift tests of the latest runs against a reference window."""
-    from agenteval.trend import render_html, render_markdown, render_text, trend, write_parquet
+    from agenteval.views.trend import render_html, render_markdown, render_text, trend, write_parquet
 
     if window < 1:
         _fail("--window must be at least 1")
@@ -564,10 +564,10 @@ def gate_cmd(
     list_metrics: Annotated[bool, typer.Option("--list-metrics", help="print metric names, exit")] = False,
 ) -> None:
     """Pass/fail a run for CI. Exit 0 pass, 1 fail, 2 bad config or input."""
-    from agenteval import gate as g
+    from agenteval.views import gate as g
 
     if list_metrics:
-        from agenteval.report import read_run
+        from agenteval.views.report import read_run
 
         for name in g.known_metrics(read_run(run_dir).lines):
             print(name)
@@ -591,7 +591,7 @@ def export_cmd(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output")] = False,
 ) -> None:
     """Export a run as a table: one row per item, checks flattened to columns."""
-    from agenteval.export import FORMATS, export_run
+    from agenteval.views.export import FORMATS, export_run
 
     if fmt not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
@@ -606,9 +606,9 @@ def merge_cmd(
     no_report: Annotated[bool, typer.Option("--no-report", help="write no report.html/report.md")] = False,
 ) -> None:
     """Merge the shards of a run (agenteval run --shard i/n) into one run directory."""
-    from agenteval.merge import merge_runs
-    from agenteval.runner import redact_argv
-    from agenteval.summary import render_summary
+    from agenteval.results.merge import merge_runs
+    from agenteval.run.runner import redact_argv
+    from agenteval.analysis.summary import render_summary
 
     argv = redact_argv(["agenteval", *sys.argv[1:]])
     rd = merge_runs(run_dirs, out, command=argv, allow_partial=allow_partial, report=not no_report)
@@ -647,6 +647,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return rv if isinstance(rv, int) else 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from agenteval.card import AgentCard, read_text_file
+from agenteval.inputs.card import AgentCard, read_text_file
 from agenteval.errors import InputError
 
 MAX_SCENARIO_BYTES = 1024 * 1024

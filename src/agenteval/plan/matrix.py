@@ -6,9 +6,9 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
-from agenteval.card import AgentCard
+from agenteval.inputs.card import AgentCard
 from agenteval.errors import UsageError
-from agenteval.scenario import Scenario
+from agenteval.inputs.scenario import Scenario
 
 
 class PlanItem(BaseModel):

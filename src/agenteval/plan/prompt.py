@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agenteval.card import AgentCard
-from agenteval.scenario import Scenario
+from agenteval.inputs.card import AgentCard
+from agenteval.inputs.scenario import Scenario
 
 DEFAULT_MAX_TOKENS = 4096
 

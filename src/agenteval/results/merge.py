@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agenteval.errors import InputError
-from agenteval.store import (
+from agenteval.results.store import (
     MANIFEST,
     PLAN,
     SCORES,
@@ -186,7 +186,7 @@ def merge_runs(
     report: bool = True,
 ) -> RunDir:
     """Merge shard run directories into a new run directory ``out``; returns it."""
-    from agenteval.summary import summarize
+    from agenteval.analysis.summary import summarize
 
     if len(paths) < 1:
         raise InputError("give at least one run directory")
@@ -231,7 +231,7 @@ def merge_runs(
         rd.write_summary(summary)
         rd.write_manifest(manifest)
     if report:
-        from agenteval.report import write_run_report
+        from agenteval.views.report import write_run_report
 
         write_run_report(dest)
     return rd

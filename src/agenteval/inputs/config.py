@@ -8,7 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agenteval.card import read_text_file
+from agenteval.inputs.card import read_text_file
 from agenteval.errors import InputError
 
 CONFIG_NAME = "agenteval.yaml"

@@ -21,11 +21,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agenteval.backends.replay import Provenance, Recording, load_recordings
-from agenteval.card import AgentCard
+from agenteval.inputs.card import AgentCard
 from agenteval.errors import InputError
-from agenteval.prompt import build_request
-from agenteval.scenario import Scenario
-from agenteval.store import atomic_write_jsonl, read_jsonl_numbered, utcnow
+from agenteval.plan.prompt import build_request
+from agenteval.inputs.scenario import Scenario
+from agenteval.results.store import atomic_write_jsonl, read_jsonl_numbered, utcnow
 
 
 class AuthoredLine(BaseModel):

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agenteval.card import load_card
+from agenteval.inputs.card import load_card
 from agenteval.errors import InputError
-from agenteval.scenario import load_scenarios
-from agenteval.store import atomic_write_jsonl, read_jsonl_numbered
+from agenteval.inputs.scenario import load_scenarios
+from agenteval.results.store import atomic_write_jsonl, read_jsonl_numbered
 
 MAX_RESPONSES_BYTES = 512 * 1024 * 1024
 

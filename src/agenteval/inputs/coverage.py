@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from agenteval.card import AgentCard
-from agenteval.scenario import Scenario
+from agenteval.inputs.card import AgentCard
+from agenteval.inputs.scenario import Scenario
 
 
 class CoverageRow(BaseModel):

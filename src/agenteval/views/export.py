@@ -3,7 +3,7 @@
 One row per plan item: the score line's fields, each check flattened to ``check.<id>.passed`` /
 ``check.<id>.applicable`` (as :func:`agenteval.load_run` does), token usage flattened to
 ``usage.<kind>``, plus ``passed`` (every applicable compliance check passed, see
-:func:`agenteval.stats.item_passed`), ``failed_checks`` (``id: reason``, graded checks included)
+:func:`agenteval.analysis.stats.item_passed`), ``failed_checks`` (``id: reason``, graded checks included)
 and, unless turned off, the latest ``response`` text from the journal. In CSV, list columns are JSON.
 """
 
@@ -24,9 +24,9 @@ def export_frame(run_dir: str | Path, *, responses: bool = True) -> Any:
     """The run as a pandas DataFrame ready to export."""
     import pandas as pd
 
-    from agenteval.report import read_run
-    from agenteval.stats import failed_checks, item_passed
-    from agenteval.store import load_run
+    from agenteval.views.report import read_run
+    from agenteval.analysis.stats import failed_checks, item_passed
+    from agenteval.results.store import load_run
 
     run = read_run(run_dir, transcripts=responses)
     df = load_run(run_dir)

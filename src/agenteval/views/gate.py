@@ -32,9 +32,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agenteval.errors import InputError
-from agenteval.report import RunData, cell_of, read_run
-from agenteval.stats import SET_METRICS, Metric, failed_checks, item_metrics, item_passed, run_metrics
-from agenteval.store import ScoreLine
+from agenteval.views.report import RunData, cell_of, read_run
+from agenteval.analysis.stats import SET_METRICS, Metric, failed_checks, item_metrics, item_passed, run_metrics
+from agenteval.results.store import ScoreLine
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -382,7 +382,7 @@ def run_gate(
 
 def rule_metric(lines: list[ScoreLine], rule: str) -> Metric:
     """The violation rate of one Never rule, also for a rule that appears nowhere in the data."""
-    from agenteval.stats import clustered_mean, item_values, metric_from_estimate, violation_fn
+    from agenteval.analysis.stats import clustered_mean, item_values, metric_from_estimate, violation_fn
 
     vals, cl = item_values(lines, violation_fn(rule))
     return metric_from_estimate(
@@ -458,7 +458,7 @@ def _input_checks(
 
 
 def _regression_checks(base: RunData, run: RunData, cfg: GateConfig) -> tuple[list[GateCheck], dict[str, Any]]:
-    from agenteval.compare import compare_data
+    from agenteval.views.compare import compare_data
 
     rc = cfg.regression
     res = compare_data(base, run, n_boot=rc.n_boot, seed=rc.seed, alpha=rc.alpha)
@@ -567,7 +567,7 @@ def junit_xml(res: GateResult) -> str:
     gates = ET.SubElement(root, "testsuite", name="agenteval.gates")
     gf = 0
     for g in res.checks:
-        tc = ET.SubElement(gates, "testcase", classname=f"agenteval.gate.{g.kind}", name=_x(g.name), time="0")
+        tc = ET.SubElement(gates, "testcase", classname=f"agenteval.views.gate.{g.kind}", name=_x(g.name), time="0")
         if not g.passed:
             gf += 1
             el = ET.SubElement(tc, "failure", message=_x(g.message[:500]), type=f"agenteval.{g.kind}")
@@ -599,6 +599,6 @@ def render_text(res: GateResult) -> str:
 
 def render_markdown(res: GateResult) -> str:
     """Markdown verdict for a PR comment."""
-    from agenteval.report import environment
+    from agenteval.views.report import environment
 
     return str(environment(html=False).get_template("gate.md.j2").render(g=res))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from agenteval.store import ScoreLine
+    from agenteval.results.store import ScoreLine
 
 
 class Estimate(BaseModel):
@@ -61,7 +61,7 @@ def clustered_mean(values: Sequence[float], clusters: Sequence[Hashable]) -> Est
 # =========================================================================== extensions (issue 4 / 6)
 #
 # Everything below builds on ``clustered_mean``. numpy/scipy are imported lazily inside the functions
-# that need them so that ``agenteval.summary`` (which imports this module) stays cheap.
+# that need them so that ``agenteval.analysis.summary`` (which imports this module) stays cheap.
 
 Z95 = statistics.NormalDist().inv_cdf(0.975)
 CORRECT_THRESHOLD = 0.5
@@ -509,7 +509,7 @@ def _brier(s: ScoreLine) -> float | None:
 def item_metrics(lines: Iterable[ScoreLine] = ()) -> dict[str, ItemMetric]:
     """Every decomposable metric: the summary's headline metrics, item pass rate, threshold rule,
     under-escalation, task correctness, Brier score and one violation rate per Never rule in ``lines``."""
-    from agenteval.summary import METRICS
+    from agenteval.analysis.summary import METRICS
 
     lower_better = {"over_escalation"}
     out: dict[str, ItemMetric] = {"pass_rate": ItemMetric("pass_rate", "Item pass rate (compliance checks)",

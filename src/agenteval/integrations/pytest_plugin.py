@@ -143,7 +143,7 @@ class AgentevalRun(pytest.Collector):
 
     def collect(self) -> list[pytest.Item]:
         """One :class:`AgentevalCell` per scenario × mode × role, in plan order."""
-        from agenteval.report import read_run
+        from agenteval.views.report import read_run
 
         run = read_run(self.run_path)
         cells: dict[tuple[str, str, str], list[Any]] = {}
@@ -178,7 +178,7 @@ class AgentevalCell(pytest.Item):
 
     def runtest(self) -> None:
         """Pass when enough epochs pass every applicable compliance check."""
-        from agenteval.stats import failed_checks, item_passed
+        from agenteval.analysis.stats import failed_checks, item_passed
 
         cfg = self.config
         allow_stale = cfg.getoption("--agenteval-allow-stale")

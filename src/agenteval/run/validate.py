@@ -34,9 +34,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agenteval.card import AgentCard, load_card
+from agenteval.inputs.card import AgentCard, load_card
 from agenteval.errors import InputError
-from agenteval.scenario import Scenario, load_scenarios
+from agenteval.inputs.scenario import Scenario, load_scenarios
 from agenteval.scorers.base import ScoreContext, ScoreRecord
 from agenteval.scorers.config import ScoringConfig
 from agenteval.scorers.core import score_response
@@ -342,7 +342,7 @@ def main_validate_scorers(labels: str, card_path: str, scenario_paths: list[str]
     2 on bad input (message on stderr).
 
     ``judge`` (an LLM judge model, the CLI's ``--judge``) adds Cohen's κ of the judge against the labels
-    (:mod:`agenteval.scorers.judge_agreement`); it needs the live API (no key: exit 2 before any work).
+    (:mod:`agenteval.run.judge_agreement`); it needs the live API (no key: exit 2 before any work).
     The thresholds (and so the exit code) stay those of the deterministic scorers.
     """
     if judge:
@@ -363,7 +363,7 @@ def main_validate_scorers(labels: str, card_path: str, scenario_paths: list[str]
         return 2
     print(format_report(report))
     if judge:
-        from agenteval.scorers.judge_agreement import format_agreement, judge_agreement
+        from agenteval.run.judge_agreement import format_agreement, judge_agreement
         from agenteval.scorers.llm_judge import judge_from_env
 
         try:

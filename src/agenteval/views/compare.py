@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agenteval.report import RunData, read_run
-from agenteval.stats import (
+from agenteval.views.report import RunData, read_run
+from agenteval.analysis.stats import (
     SET_METRICS,
     TestResult,
     failed_checks,
@@ -40,7 +40,7 @@ from agenteval.stats import (
     paired_difference,
     z_quantile,
 )
-from agenteval.store import ScoreLine
+from agenteval.results.store import ScoreLine
 
 Key = tuple[str, str, str, int]
 Cell = tuple[str, str, str]
@@ -587,7 +587,7 @@ def render_text(res: CompareResult) -> str:
 
 def render_markdown(res: CompareResult) -> str:
     """The comparison as markdown (for a PR comment)."""
-    from agenteval.report import environment
+    from agenteval.views.report import environment
 
     return str(environment(html=False).get_template("compare.md.j2").render(r=res, not_pct=_NOT_PCT))
 

@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agenteval.stats import Estimate, clustered_mean
-from agenteval.store import ScoreLine
+from agenteval.analysis.stats import Estimate, clustered_mean
+from agenteval.results.store import ScoreLine
 
 # metric name -> (label, function(line) -> 0/1 or float or None when not applicable)
 MetricFn = Callable[[ScoreLine], float | None]
@@ -40,7 +40,7 @@ METRICS: dict[str, tuple[str, MetricFn]] = {
 
 def metric_estimate(lines: Sequence[ScoreLine], fn: MetricFn) -> Estimate:
     """Clustered-by-scenario estimate of a per-item metric over the scored (ok) items."""
-    from agenteval.stats import item_values
+    from agenteval.analysis.stats import item_values
 
     return clustered_mean(*item_values(lines, fn))
 
@@ -59,7 +59,7 @@ def run_counts(lines: Sequence[ScoreLine]) -> dict[str, int]:
 
 def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict[str, Any]:
     """The ``summary.json`` content: counts, metrics with SE, per-rule violations, cost."""
-    from agenteval.stats import confusion_cell, item_passed
+    from agenteval.analysis.stats import confusion_cell, item_passed
 
     metrics: dict[str, Any] = {}
     pass_rate = metric_estimate(lines, lambda s: _b(item_passed(s)))

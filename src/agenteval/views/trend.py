@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from agenteval.errors import InputError
-from agenteval.report import RunData, read_run
-from agenteval.stats import (
+from agenteval.views.report import RunData, read_run
+from agenteval.analysis.stats import (
     ItemMetric,
     holm,
     item_metrics,
@@ -39,7 +39,7 @@ from agenteval.stats import (
     run_metrics,
     two_proportion_test,
 )
-from agenteval.store import MANIFEST, SCORES, ScoreLine
+from agenteval.results.store import MANIFEST, SCORES, ScoreLine
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -485,7 +485,7 @@ def _is_rate(name: str) -> bool:
 
 def plot_series(res: TrendResult) -> str | None:
     """Small multiples of the headline metrics with 95% CI bands (PNG data URI)."""
-    from agenteval.report import _figure, _png
+    from agenteval.views.report import _figure, _png
 
     names = [m for m in PLOT_METRICS if any(r.metric == m and r.mean is not None for r in res.series)]
     if not names:
@@ -568,7 +568,7 @@ def _f(v: float | None) -> str:
 
 def render_markdown(res: TrendResult) -> str:
     """The trend as markdown."""
-    from agenteval.report import environment
+    from agenteval.views.report import environment
 
     return str(
         environment(html=False)
@@ -579,7 +579,7 @@ def render_markdown(res: TrendResult) -> str:
 
 def render_html(res: TrendResult) -> str:
     """The self-contained trend page with the CI-band plot."""
-    from agenteval.report import environment
+    from agenteval.views.report import environment
 
     return str(
         environment(html=True)
