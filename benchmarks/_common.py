@@ -87,7 +87,7 @@ def default_suite() -> tuple[Any, Any, list[Any]]:
 
 def plan_of(card: Any, scenarios: Sequence[Any], n: int | None = None, *, epochs: int | None = None) -> list[Any]:
     """The default matrix with enough epochs for ``n`` items, cut to exactly ``n`` (or all of ``epochs``)."""
-    from agenteval.plan.matrix.matrix import build_plan
+    from agenteval.plan.matrix import build_plan
 
     cells = len(build_plan(card, scenarios))
     if epochs is None:

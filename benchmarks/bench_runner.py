@@ -67,8 +67,8 @@ GOALS = {(600, 32): 1.10, (5000, 256): 1.15}
 # --------------------------------------------------------------------------- child: one measured run
 def child(url: str, n: int, concurrency: int, latency_s: float) -> dict[str, Any]:
     """One in-process run of ``n`` items; returns the measurements (printed as JSON)."""
-    from agenteval.run import runner
     from agenteval.results.store import RunDir
+    from agenteval.run import runner
 
     os.environ["ANTHROPIC_BASE_URL"] = url
     os.environ.setdefault("ANTHROPIC_API_KEY", "bench-key")

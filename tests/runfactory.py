@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agenteval.analysis.summary import summarize
 from agenteval.results.store import (
     CardInfo,
     RunDir,
@@ -26,7 +27,6 @@ from agenteval.results.store import (
     TranscriptRecord,
     atomic_write_text,
 )
-from agenteval.analysis.summary import summarize
 
 MODES = ("generative", "critical", "evaluative", "informative")
 ROLES = ("solo", "panel_member", "auditor", "input_provider", "decision_maker")

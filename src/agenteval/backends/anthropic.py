@@ -48,6 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, Field
 
 from agenteval.backends.base import BackendResult, Usage
+from agenteval.backends.pricing import PricingTable, estimate_tokens, load_pricing, resolve_model
 from agenteval.backends.ratelimit import AdaptiveLimiter, GateTicket, Outcome, PrefixGate, parse_retry_after
 from agenteval.backends.response_cache import (
     CachedResponse,
@@ -57,7 +58,6 @@ from agenteval.backends.response_cache import (
 )
 from agenteval.errors import AgentEvalError, UsageError
 from agenteval.plan.matrix import PlanItem
-from agenteval.backends.pricing import PricingTable, estimate_tokens, load_pricing, resolve_model
 from agenteval.plan.prompt import LLMRequest
 from agenteval.redact import redact_text, register_secret
 

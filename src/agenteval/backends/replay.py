@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agenteval.backends.base import BackendResult
 from agenteval.errors import InputError
+from agenteval.fileio import read_jsonl_numbered
 from agenteval.plan.matrix import PlanItem
 from agenteval.plan.prompt import LLMRequest
-from agenteval.results.store import read_jsonl_numbered
 
 Key = tuple[str, str, str, int]
 

@@ -8,8 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agenteval.inputs.card import read_text_file
 from agenteval.errors import InputError
+from agenteval.inputs.card import read_text_file
 
 CONFIG_NAME = "agenteval.yaml"
 

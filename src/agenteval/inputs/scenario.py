@@ -37,8 +37,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from agenteval.inputs.card import AgentCard, read_text_file
 from agenteval.errors import InputError
+from agenteval.inputs.card import AgentCard, read_text_file
 
 MAX_SCENARIO_BYTES = 1024 * 1024
 MAX_FIXTURE_BYTES = 256 * 1024

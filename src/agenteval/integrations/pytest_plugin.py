@@ -178,7 +178,7 @@ class AgentevalCell(pytest.Item):
 
     def runtest(self) -> None:
         """Pass when enough epochs pass every applicable compliance check."""
-        from agenteval.analysis.stats import failed_checks, item_passed
+        from agenteval.analysis.metrics import failed_checks, item_passed
 
         cfg = self.config
         allow_stale = cfg.getoption("--agenteval-allow-stale")

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
-from agenteval.inputs.card import AgentCard
 from agenteval.errors import UsageError
+from agenteval.inputs.card import AgentCard
 from agenteval.inputs.scenario import Scenario
 
 

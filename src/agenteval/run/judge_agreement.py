@@ -107,7 +107,7 @@ def agreement_row(name: str, positive: str, pairs: Sequence[Pair], scorer_pairs:
 def judge_agreement(labels: str | Path, card: AgentCard, scenarios: Iterable[Scenario], judge: AnthropicJudge,
                     config: ScoringConfig | None = None) -> JudgeAgreementReport:
     """Ask ``judge`` about every golden item and compare its verdicts with the labels (module docstring)."""
-    from agenteval.run.validate import load_labelled
+    from agenteval.inputs.responses import load_labelled
 
     items, _files, _warnings = load_labelled(labels)
     by_id = {s.id: s for s in scenarios}

@@ -21,10 +21,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agenteval.backends.replay import Provenance, Recording, load_recordings
-from agenteval.inputs.card import AgentCard
 from agenteval.errors import InputError
-from agenteval.plan.prompt import build_request
+from agenteval.inputs.card import AgentCard
 from agenteval.inputs.scenario import Scenario
+from agenteval.plan.prompt import build_request
 from agenteval.results.store import atomic_write_jsonl, read_jsonl_numbered, utcnow
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -21,14 +20,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agenteval import __version__
+from agenteval._version import __version__
+from agenteval.analysis.summary import render_summary, summarize
 from agenteval.backends.base import Backend, BackendResult
-from agenteval.inputs.card import AgentCard, load_card
+from agenteval.backends.env import backend_env
 from agenteval.errors import InputError, UsageError
+from agenteval.inputs.card import AgentCard, load_card
+from agenteval.inputs.scenario import Scenario, load_scenarios
 from agenteval.plan.matrix import PlanItem
 from agenteval.plan.prompt import LLMRequest, build_request
 from agenteval.redact import redact_argv
-from agenteval.inputs.scenario import Scenario, load_scenarios
 from agenteval.results.store import (
     CardInfo,
     RunDir,
@@ -39,7 +40,6 @@ from agenteval.results.store import (
     check_writable,
     utcnow,
 )
-from agenteval.analysis.summary import render_summary, summarize
 
 EXIT_OK = 0
 EXIT_ERRORS = 3
@@ -79,32 +79,6 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return r.stdout.strip() or None if r.returncode == 0 else None
 
 
-_BACKEND_ENV = {  # environment knobs of the live backend: variable -> (constructor argument, type)
-    "AGENTEVAL_TIMEOUT_S": ("timeout_s", float),
-    "AGENTEVAL_MAX_RETRIES": ("max_retries", int),
-    "AGENTEVAL_RETRY_AFTER_CAP_S": ("retry_after_cap_s", float),
-}
-
-
-def _backend_env() -> dict[str, Any]:
-    """``AGENTEVAL_TIMEOUT_S`` / ``AGENTEVAL_MAX_RETRIES`` / ``AGENTEVAL_RETRY_AFTER_CAP_S`` when set."""
-    out: dict[str, Any] = {}
-    for var, (arg, typ) in _BACKEND_ENV.items():
-        raw = os.environ.get(var, "").strip()
-        if not raw:
-            continue
-        try:
-            value = typ(raw)
-        except ValueError:
-            value = None
-        ok = value is not None and (value >= 0 if typ is int else 0 < value < float("inf"))
-        if not ok:
-            want = "a whole number >= 0" if typ is int else "a number of seconds > 0"
-            raise UsageError(f"{var}: expected {want}, got '{raw}'")
-        out[arg] = value
-    return out
-
-
 def make_backend(settings: RunSettings) -> Backend:
     """Build the backend the settings name."""
     if settings.backend == "replay":
@@ -119,7 +93,7 @@ def make_backend(settings: RunSettings) -> Backend:
             concurrency=settings.concurrency,
             cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
             use_cache=settings.use_cache,
-            **_backend_env(),
+            **backend_env(),
         )
     raise UsageError(f"--backend: unknown backend '{settings.backend}' (replay|anthropic)")
 

@@ -5,56 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from agenteval.inputs.card import load_card
-from agenteval.errors import InputError
+from agenteval.inputs.responses import ResponseLine, read_responses
 from agenteval.inputs.scenario import load_scenarios
-from agenteval.results.store import atomic_write_jsonl, read_jsonl_numbered
+from agenteval.results.store import atomic_write_jsonl
 
 MAX_RESPONSES_BYTES = 512 * 1024 * 1024
-
-
-class ResponseLine(BaseModel):
-    """One input line of ``agenteval score`` (and of the golden set, which adds labels)."""
-
-    model_config = ConfigDict(extra="allow")
-    id: str
-    scenario_id: str
-    mode: str
-    role: str
-    tool_mode: str | None = None
-    response: str | None
-
-
-def read_responses(path: str | Path, card: Any = None) -> list[ResponseLine]:
-    """Read and validate a responses JSONL file (errors name file, line and field).
-
-    With ``card``, every line's ``mode`` and ``role`` must be one the card defines.
-    """
-    p = Path(path)
-    if p.is_file() and p.stat().st_size > MAX_RESPONSES_BYTES:
-        raise InputError(f"file is too large (limit {MAX_RESPONSES_BYTES} bytes)", path=p)
-    out: list[ResponseLine] = []
-    seen: set[str] = set()
-    for i, row in read_jsonl_numbered(p):
-        try:
-            line = ResponseLine.model_validate(row)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            msg = "required field is missing" if err["type"] == "missing" else err["msg"]
-            raise InputError(msg, path=p, line=i, field=".".join(str(x) for x in err["loc"])) from None
-        if line.id in seen:
-            raise InputError(f"duplicate id '{line.id}'", path=p, line=i, field="id")
-        if card is not None and line.mode not in card.cognitive_modes:
-            raise InputError(f"unknown mode '{line.mode}' (card modes: {', '.join(card.modes)})", path=p,
-                             line=i, field="mode")
-        if card is not None and line.role not in card.ensemble_roles:
-            raise InputError(f"unknown role '{line.role}' (card roles: {', '.join(card.roles)})", path=p,
-                             line=i, field="role")
-        seen.add(line.id)
-        out.append(line)
-    return out
 
 
 def score_lines_of(lines: list[ResponseLine], card: Any, scenarios: dict[str, Any],
@@ -105,41 +61,3 @@ def score_file(responses: str, out: str, *, card_path: str, scenario_paths: list
     rows = score_lines_of(lines, card, scs, config)
     atomic_write_jsonl(Path(out), rows)
     return len(rows)
-
-
-class GoldenLabels(BaseModel):
-    """Expected check outcomes of one golden item (names and meanings: docs/scoring-contract.md)."""
-
-    model_config = ConfigDict(extra="forbid")
-    envelope_ok: bool
-    envelope_loose_ok: bool
-    confidence_level: str | None
-    escalated: bool
-    never_violations: list[str]
-    layout_ok: bool | None = None
-    mode_adherence: bool | None = None
-    role_adherence: bool | None = None
-    elements_found: list[str] | None = None
-
-
-class GoldenLine(ResponseLine):
-    """One line of ``golden/labelled/*.jsonl``: a response line plus its labels and their rationale."""
-
-    model_config = ConfigDict(extra="forbid")
-    tool_mode: str | None
-    response: str
-    labels: GoldenLabels
-    rationale: dict[str, str]
-
-
-def read_golden(path: str | Path) -> list[GoldenLine]:
-    """Read and validate one golden labelled file (errors name file, line and field)."""
-    p = Path(path)
-    out: list[GoldenLine] = []
-    for i, row in read_jsonl_numbered(p):
-        try:
-            out.append(GoldenLine.model_validate(row))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InputError(err["msg"], path=p, line=i, field=".".join(str(x) for x in err["loc"])) from None
-    return out

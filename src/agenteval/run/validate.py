@@ -26,7 +26,6 @@ label present the scorer's value is compared with it:
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,8 +33,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agenteval.inputs.card import AgentCard, load_card
 from agenteval.errors import InputError
+from agenteval.inputs.card import AgentCard, load_card
+from agenteval.inputs.responses import load_labelled
 from agenteval.inputs.scenario import Scenario, load_scenarios
 from agenteval.scorers.base import ScoreContext, ScoreRecord
 from agenteval.scorers.config import ScoringConfig
@@ -122,43 +122,6 @@ class ValidationReport(BaseModel):
             if v is not None and v < minimum:
                 out.append(f"{name} {metric} {v:.3f} < {minimum}")
         return out
-
-
-def load_labelled(labels: str | Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    """Read golden items from a ``.jsonl`` file or a directory of them.
-
-    Returns (items, files read, warnings about skipped lines).
-    """
-    p = Path(labels)
-    if p.is_dir():
-        files = sorted(p.glob("*.jsonl"))
-    elif p.exists():
-        files = [p]
-    else:
-        raise InputError("labels path not found", path=p)
-    items: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    for f in files:
-        try:
-            lines = f.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            warnings.append(f"{f}: unreadable ({exc})")
-            continue
-        for i, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as exc:
-                warnings.append(f"{f}:{i}: not JSON ({exc.msg})")
-                continue
-            if not isinstance(d, dict) or not isinstance(d.get("labels"), dict) or "response" not in d:
-                warnings.append(f"{f}:{i}: missing 'response' or 'labels'")
-                continue
-            d.setdefault("id", f"{f.stem}:{i}")
-            d["_file"] = f.name
-            items.append(d)
-    return items, [str(f) for f in files], warnings
 
 
 def _bool_update(m: CheckMetrics, item: str, label: Any, pred: Any, reason: str) -> None:

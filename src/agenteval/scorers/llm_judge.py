@@ -55,8 +55,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from agenteval.inputs.card import AgentCard
 from agenteval.errors import UsageError
+from agenteval.inputs.card import AgentCard
 from agenteval.inputs.scenario import Scenario
 from agenteval.scorers.base import CheckResult, ScoreContext
 from agenteval.scorers.config import DEFAULT_CONFIG, JudgeConfig, ScoringConfig
@@ -383,8 +383,8 @@ class AnthropicJudge:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         max_scan_chars: int | None = None,
     ) -> None:
-        from agenteval.backends.response_cache import ResponseCache, endpoint_namespace
         from agenteval.backends.pricing import resolve_model
+        from agenteval.backends.response_cache import ResponseCache, endpoint_namespace
         from agenteval.redact import register_secret
 
         if concurrency < 1:
@@ -505,8 +505,8 @@ class AnthropicJudge:
 
         from agenteval.backends.anthropic import classify_exception
         from agenteval.backends.base import Usage
-        from agenteval.backends.response_cache import CachedResponse
         from agenteval.backends.pricing import load_pricing
+        from agenteval.backends.response_cache import CachedResponse
         from agenteval.redact import redact_text
 
         kwargs = build_judge_request(card, rubrics, text, task_text(it.scenario, it.ctx.role), model=self.model,
@@ -605,12 +605,12 @@ def judge_from_env(model: str, *, cache_dir: str | Path | None = None, use_cache
     Raises:
         UsageError: no API key, an unknown model, or a bad environment value.
     """
-    from agenteval.run.runner import _backend_env
+    from agenteval.backends.env import backend_env
 
     require_credentials()
     cfg = config or DEFAULT_CONFIG
     return AnthropicJudge(model, cache_dir=cache_dir, use_cache=use_cache, concurrency=concurrency,
-                          max_scan_chars=cfg.max_scan_chars, **_backend_env())
+                          max_scan_chars=cfg.max_scan_chars, **backend_env())
 
 
 class UnavailableJudge:

@@ -27,20 +27,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agenteval.views.report import RunData, read_run
-from agenteval.analysis.stats import (
-    SET_METRICS,
-    TestResult,
-    failed_checks,
-    holm,
-    item_metrics,
-    item_passed,
-    mcnemar,
-    paired_cluster_bootstrap,
-    paired_difference,
-    z_quantile,
-)
+from agenteval.analysis.metrics import SET_METRICS, failed_checks, item_metrics, item_passed
+from agenteval.analysis.stats import TestResult, holm, mcnemar, paired_cluster_bootstrap, paired_difference, z_quantile
 from agenteval.results.store import ScoreLine
+from agenteval.views.report import RunData, read_run
 
 Key = tuple[str, str, str, int]
 Cell = tuple[str, str, str]

@@ -24,9 +24,9 @@ def export_frame(run_dir: str | Path, *, responses: bool = True) -> Any:
     """The run as a pandas DataFrame ready to export."""
     import pandas as pd
 
-    from agenteval.views.report import read_run
-    from agenteval.analysis.stats import failed_checks, item_passed
+    from agenteval.analysis.metrics import failed_checks, item_passed
     from agenteval.results.store import load_run
+    from agenteval.views.report import read_run
 
     run = read_run(run_dir, transcripts=responses)
     df = load_run(run_dir)

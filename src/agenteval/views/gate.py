@@ -31,10 +31,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agenteval.analysis.metrics import SET_METRICS, Metric, failed_checks, item_metrics, item_passed, run_metrics
 from agenteval.errors import InputError
-from agenteval.views.report import RunData, cell_of, read_run
-from agenteval.analysis.stats import SET_METRICS, Metric, failed_checks, item_metrics, item_passed, run_metrics
 from agenteval.results.store import ScoreLine
+from agenteval.views.report import RunData, cell_of, read_run
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -382,7 +382,8 @@ def run_gate(
 
 def rule_metric(lines: list[ScoreLine], rule: str) -> Metric:
     """The violation rate of one Never rule, also for a rule that appears nowhere in the data."""
-    from agenteval.analysis.stats import clustered_mean, item_values, metric_from_estimate, violation_fn
+    from agenteval.analysis.metrics import item_values, metric_from_estimate, violation_fn
+    from agenteval.analysis.stats import clustered_mean
 
     vals, cl = item_values(lines, violation_fn(rule))
     return metric_from_estimate(

@@ -21,18 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agenteval.errors import InputError
-from agenteval.analysis.stats import (
-    Metric,
-    clustered_mean,
-    failed_checks,
-    grouped_reports,
-    item_passed,
-    never_rule_ids,
-    run_metrics,
-)
-from agenteval.results.store import SCORES, TRANSCRIPTS, RunDir, RunManifest, ScoreLine, atomic_write_text
+from agenteval.analysis.metrics import Metric, failed_checks, item_passed, never_rule_ids, run_metrics
+from agenteval.analysis.reports import grouped_reports
+from agenteval.analysis.stats import clustered_mean
 from agenteval.analysis.summary import run_counts
+from agenteval.errors import InputError
+from agenteval.results.store import SCORES, TRANSCRIPTS, RunDir, RunManifest, ScoreLine, atomic_write_text
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"

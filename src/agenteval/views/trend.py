@@ -28,18 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from agenteval.analysis.metrics import ItemMetric, item_metrics, run_metrics
+from agenteval.analysis.stats import holm, psi, psi_threshold, two_proportion_test
 from agenteval.errors import InputError
-from agenteval.views.report import RunData, read_run
-from agenteval.analysis.stats import (
-    ItemMetric,
-    holm,
-    item_metrics,
-    psi,
-    psi_threshold,
-    run_metrics,
-    two_proportion_test,
-)
 from agenteval.results.store import MANIFEST, SCORES, ScoreLine
+from agenteval.views.report import RunData, read_run
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

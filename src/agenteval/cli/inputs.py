@@ -1,0 +1,133 @@
+"""Commands about inputs: ``validate``, ``schema``, ``lint-card``, ``prompt``, ``scenarios``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from agenteval.cli._app import ConfigOpt, _cfg, _fail, app
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[str] | None, typer.Argument(help="scenario files/folders and cards (default: config)")]
+    = None,
+    config: ConfigOpt = None,
+    card: Annotated[str | None, typer.Option(help="card to check scenarios against")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="card lint warnings are errors")] = False,
+) -> None:
+    """Check scenario files and cards; print one line per problem (exit 2 on the first bad file)."""
+    from agenteval.inputs.card import load_card
+    from agenteval.inputs.scenario import load_scenarios
+
+    cfg = _cfg(config)
+    card_paths = [p for p in (paths or []) if p.endswith(".md")]
+    scen_paths = [p for p in (paths or []) if not p.endswith(".md")]
+    if not paths:
+        scen_paths = [str(cfg.resolve(p)) for p in cfg.scenarios]
+    main_card = card or (card_paths[0] if card_paths else cfg.card_path)
+    c = load_card(main_card, strict=strict)
+    for cp in card_paths:
+        load_card(cp, strict=strict)
+    n = 0
+    if scen_paths:
+        fixtures = cfg.fixtures_dir if not paths else None
+        n = len(load_scenarios(scen_paths, c, fixtures_dir=fixtures))
+    if cfg.scoring and not paths:
+        from agenteval.scorers import ScoringConfig
+
+        ScoringConfig.from_yaml(cfg.resolve(cfg.scoring))
+    for f in c.lint:
+        print(f.format(), file=sys.stderr)
+    print(f"ok: card {main_card} ({c.name} {c.version}, {len(c.rules)} rules); {n} scenario(s) valid")
+
+
+@app.command()
+def schema() -> None:
+    """Print the scenario JSON Schema (for editor completion)."""
+    from agenteval.inputs.scenario import scenario_json_schema
+
+    print(json.dumps(scenario_json_schema(), indent=2))
+
+
+@app.command("lint-card")
+def lint_card_cmd(
+    path: Annotated[str, typer.Argument(help="card file")],
+    strict: Annotated[bool, typer.Option("--strict", help="report warnings as errors")] = False,
+) -> None:
+    """Print card findings as PATH:LINE: level: message. Exit 0 warnings only, 1 errors, 2 unreadable."""
+    from agenteval.inputs.card import lint_card, read_text_file
+
+    read_text_file(path, what="card")  # unreadable -> InputError -> exit 2
+    findings = lint_card(path)
+    for f in findings:
+        if strict and f.level == "warning":
+            f = f.model_copy(update={"level": "error"})
+        print(f.format())
+    if any(f.level == "error" or strict for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+def prompt(
+    scenario: Annotated[str, typer.Option("--scenario", help="scenario id")],
+    mode: Annotated[str, typer.Option("--mode", help="cognitive mode")],
+    role: Annotated[str, typer.Option("--role", help="ensemble role")],
+    config: ConfigOpt = None,
+    card: Annotated[str | None, typer.Option(help="card file")] = None,
+    model: Annotated[str | None, typer.Option(help="model id for the request body")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the request body as JSON only")] = False,
+) -> None:
+    """Print the exact request that would be sent for one cell."""
+    from agenteval.inputs.card import load_card
+    from agenteval.inputs.scenario import load_scenarios
+    from agenteval.plan.prompt import build_request
+
+    cfg = _cfg(config)
+    c = load_card(card or cfg.card_path, strict=cfg.strict_card)
+    scs = {s.id: s for s in load_scenarios([str(cfg.resolve(p)) for p in cfg.scenarios], c,
+                                           fixtures_dir=cfg.fixtures_dir)}
+    if scenario not in scs:
+        _fail(f"--scenario: unknown scenario id '{scenario}'")
+    if mode not in c.cognitive_modes:
+        _fail(f"--mode: unknown mode '{mode}' (card modes: {', '.join(c.modes)})")
+    if role not in c.ensemble_roles:
+        _fail(f"--role: unknown role '{role}' (card roles: {', '.join(c.roles)})")
+    req = build_request(c, scs[scenario], mode, role, model=model or cfg.model or c.model,
+                        max_tokens=cfg.max_tokens, temperature=cfg.temperature)
+    body = req.to_api()
+    if as_json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    print(f"# prompt_hash: {req.prompt_hash()}")
+    print(json.dumps(body, indent=2, ensure_ascii=False))
+
+
+@app.command("scenarios")
+def scenarios_cmd(
+    coverage: Annotated[bool, typer.Option("--coverage", help="print the coverage table; exit 1 on gaps")]
+    = False,
+    config: ConfigOpt = None,
+    minimum: Annotated[int, typer.Option("--min", help="scenarios required per cell")] = 2,
+) -> None:
+    """List scenarios, or with --coverage the rule/trigger/mode/role → scenario table."""
+    from agenteval.inputs.card import load_card
+    from agenteval.inputs.coverage import coverage_table, render_coverage
+    from agenteval.inputs.scenario import load_scenarios
+
+    cfg = _cfg(config)
+    c = load_card(cfg.card_path, strict=cfg.strict_card)
+    scs = load_scenarios([str(cfg.resolve(p)) for p in cfg.scenarios], c, fixtures_dir=cfg.fixtures_dir)
+    if not coverage:
+        for s in scs:
+            roles = ",".join(s.roles_for(c))
+            print(f"{s.id}\t{s.tool_mode}\t{s.primary_mode or '-'}\t{roles}\tescalate={s.expect.should_escalate}")
+        return
+    table = coverage_table(c, scs)
+    text, gaps = render_coverage(table, minimum)
+    print(text)
+    if gaps:
+        raise typer.Exit(1)
