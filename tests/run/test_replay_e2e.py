@@ -73,7 +73,7 @@ def test_replay_run_scores_skips_and_flags_stale(tmp_path, mini_suite):
     assert {s["id"] for s in manifest["scenarios"]} == {"mini-audit", "mini-design"}
     assert manifest["backend"]["name"] == "replay"
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["counts"] == {"planned": 8, "ok": 4, "error": 0, "skipped": 4, "stale": 1}
+    assert summary["counts"] == {"planned": 8, "ok": 4, "error": 0, "skipped": 4, "stale": 1, "judge_missing": 0}
     assert "skipped 4" in p.stdout and "stale 1" in p.stdout
 
     # resume of a finished run repeats nothing

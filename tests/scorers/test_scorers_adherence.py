@@ -13,13 +13,10 @@ from agenteval.scorers import (
     ScoreContext,
     ScoringConfig,
     check,
-    register_judge,
     registered_checks,
     score_response,
     unregister,
-    unregister_judge,
 )
-from agenteval.scorers.config import JudgeConfig
 
 REPO = Path(__file__).resolve().parents[2]
 CARD_PATH = REPO / "cards" / "mlops-engineer.md"
@@ -244,21 +241,3 @@ def test_check_decorator_plugs_in_and_errors_are_contained(card):
         unregister("test.shouty")
         unregister("test.broken")
     assert "test.shouty" not in registered_checks()
-
-
-def test_judge_seam_only_runs_when_configured(card):
-    calls: list[str] = []
-
-    class FakeJudge:
-        def judge(self, inp):
-            calls.append(inp.ctx.scenario_id)
-            return [CheckResult(id="judge.mode_adherence", passed=True, reason="fake")]
-
-    register_judge(FakeJudge())
-    try:
-        r = run(card, "text" + ENV)
-        assert calls == [] and r.check("judge.mode_adherence") is None
-        r = run(card, "text" + ENV, config=ScoringConfig(judge=JudgeConfig(model="some-model")))
-        assert calls == ["t"] and r.check("judge.mode_adherence").passed
-    finally:
-        unregister_judge()

@@ -35,9 +35,8 @@ def test_golden_set_was_read(report):
     assert not [w for w in report.warnings if "not JSON" in w or "missing" in w], report.warnings
 
 
-@pytest.mark.parametrize("name", sorted(THRESHOLDS))
-def test_threshold(report, name):
-    metric, minimum = THRESHOLDS[name]
+@pytest.mark.parametrize(("name", "metric", "minimum"), THRESHOLDS)
+def test_threshold(report, name, metric, minimum):
     value = report.metric(name, metric)
     assert value is not None, f"no labels for {name}"
     assert value >= minimum, f"{name} {metric} {value:.3f} < {minimum}\n" + format_report(report)

@@ -27,6 +27,7 @@ def run_counts(lines: Sequence[ScoreLine]) -> dict[str, int]:
         "error": status.get("error", 0),
         "skipped": status.get("skipped", 0),
         "stale": sum(1 for s in lines if s.stale and s.status == "ok"),
+        "judge_missing": sum(1 for s in lines if s.status == "ok" and s.judge_missing),
     }
 
 
@@ -42,9 +43,13 @@ def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict
         est = metric_estimate(lines, fn)
         metrics[key] = {"label": label, **est.model_dump()}
     per_rule: Counter[str] = Counter()
+    per_rule_screen: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
     for s in lines:
         if s.status == "ok":
             per_rule.update(set(s.never_violations))
+            per_rule_screen.update(set(s.never_screen))
+            sources[s.never_source] += 1
     tokens: Counter[str] = Counter()
     cost = 0.0
     for s in lines:
@@ -59,6 +64,8 @@ def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict
         "counts": run_counts(lines),
         "metrics": metrics,
         "never_violations_by_rule": dict(sorted(per_rule.items())),
+        "never_source": dict(sorted(sources.items())),
+        "never_screen_by_rule": dict(sorted(per_rule_screen.items())),
         "escalation_confusion": {k: esc.get(k, 0) for k in ("tp", "fp", "fn", "tn")},
         "tokens": dict(tokens),
         "cost_usd": round(cost, 6),
@@ -84,7 +91,11 @@ def render_summary(summary: dict[str, Any], run_dir: str) -> str:
         lines.append(f"  {m['label']:<38} {m['mean']:>7.3f} {se:>7} {m['n']:>5}")
     if summary["never_violations_by_rule"]:
         rules = ", ".join(f"{k}: {v}" for k, v in summary["never_violations_by_rule"].items())
-        lines.append(f"  Never-rule violations: {rules}")
+        src = summary.get("never_source") or {}
+        how = ", ".join(f"{v} by the {k}" for k, v in src.items())
+        lines.append(f"  Never-rule violations: {rules}" + (f"  (verdicts: {how})" if how else ""))
+    if c.get("judge_missing"):
+        lines.append(f"  judge_missing: {c['judge_missing']} answer(s) had no judge verdict; the screen decided")
     e = summary["escalation_confusion"]
     lines.append(f"  Escalation confusion: TP {e['tp']}  FP {e['fp']}  FN {e['fn']}  TN {e['tn']}")
     if summary.get("cost_usd"):

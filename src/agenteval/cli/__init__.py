@@ -14,6 +14,7 @@ import sys
 import typer
 
 from agenteval.cli import inputs as _inputs  # noqa: F401  (registers commands)
+from agenteval.cli import judging as _judging  # noqa: F401
 from agenteval.cli import running as _running  # noqa: F401
 from agenteval.cli import scoring as _scoring  # noqa: F401
 from agenteval.cli import views as _views  # noqa: F401

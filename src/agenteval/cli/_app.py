@@ -41,3 +41,26 @@ def _cfg(config: str | None) -> Any:
 
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="project config (default ./agenteval.yaml)")]
+
+
+JudgeOpt = Annotated[str | None, typer.Option(
+    "--judge", help="Never-rule judge: 'replay' (recorded verdicts, no key) or a MODEL (live); default from config")]
+JudgementsOpt = Annotated[str | None, typer.Option(
+    "--judgements", help="recorded judge verdicts folder for --judge replay (default from config)")]
+NoJudgeOpt = Annotated[bool, typer.Option("--no-judge", help="screen only: ignore the config's judge")]
+
+
+def judge_settings(cfg: Any, judge: str | None, judgements: str | None, no_judge: bool = False, *,
+                   cache_dir: str | None = None, use_cache: bool = True, concurrency: int = 8) -> Any:
+    """The judge settings the options and config ask for (None: no judge). A live judge is checked up front
+    (key and model known) so a missing key is one line and exit 2 before any work."""
+    from agenteval.run.judging import REPLAY, JudgeSettings, check_live_judge
+
+    name = None if no_judge else (judge or cfg.judge)
+    if not name or name.lower() in ("none", "off"):
+        return None
+    if name != REPLAY:
+        name = check_live_judge(name)
+    return JudgeSettings(name, judgements=str(cfg.resolve(judgements or cfg.judgements)),
+                         policy=str(cfg.resolve(cfg.never_policy)) if cfg.never_policy else None,
+                         cache_dir=cache_dir, use_cache=use_cache, concurrency=concurrency)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agenteval.cli._app import ConfigOpt, _cfg, _fail, app
+from agenteval.cli._app import ConfigOpt, JudgementsOpt, JudgeOpt, NoJudgeOpt, _cfg, _fail, app, judge_settings
 
 
 @app.command()
@@ -37,8 +37,9 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="anthropic: do not use the response cache")]
     = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="do not write report.html/report.md")] = False,
-    judge: Annotated[str | None, typer.Option(
-        "--judge", help="also score with an LLM judge MODEL (judge.* checks; needs ANTHROPIC_API_KEY)")] = None,
+    judge: JudgeOpt = None,
+    judgements: JudgementsOpt = None,
+    no_judge: NoJudgeOpt = False,
 ) -> None:
     """Run the matrix scenario × mode × role × epoch and score it. Last stdout line: the run directory."""
     from agenteval.plan.matrix import build_plan, parse_list
@@ -76,10 +77,11 @@ def run(
         strict_card=strict or cfg.strict_card,
         scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None,
     )
-    if judge:  # no key / unknown model: exit 2 before any work
-        from agenteval.scorers.llm_judge import check_judge
-
-        settings.judge = check_judge(judge)
+    js = judge_settings(cfg, judge, judgements, no_judge)  # live judge without a key: exit 2 before any work
+    if js is not None:
+        settings.judge = js.judge
+        settings.judgements = str(js.judgements)
+        settings.never_policy = str(js.policy) if js.policy else None
     if settings.epochs < 1:
         _fail("--epochs must be at least 1")
     if settings.concurrency < 1:
@@ -95,9 +97,12 @@ def run(
     elif model:
         settings.model = model
     if backend_name == "replay":
+        live_judge = settings.judge and settings.judge != "replay"
         print("agenteval: backend replay — scoring recorded answers from "
               f"{settings.recordings}; " + (f"only the LLM judge ({settings.judge}) calls the API."
-                                            if settings.judge else "no API calls are made and no key is needed."),
+                                            if live_judge else "no API calls are made and no key is needed.")
+              + (f" Never verdicts: recorded judge verdicts from {settings.judgements} (screen where none)."
+                 if settings.judge == "replay" else ""),
               file=sys.stderr)
     if dry_run:
         _dry_run(card_path, paths, fixtures, settings, plan_builder)
@@ -172,6 +177,9 @@ def record(
     epochs: Annotated[int, typer.Option(help="live: epochs to record")] = 1,
     model: Annotated[str | None, typer.Option(help="live: model id or alias")] = None,
     concurrency: Annotated[int | None, typer.Option(help="live: max requests in flight")] = None,
+    judge: Annotated[str | None, typer.Option(
+        "--judge", help="live: also record the Never-rule judge's verdicts from this MODEL into the "
+                        "judgements folder (replayed by --judge replay)")] = None,
 ) -> None:
     """Refresh golden/recordings: run live against the API (default), or import authored answers."""
     from agenteval.inputs.card import load_card
@@ -200,6 +208,13 @@ def record(
         concurrency=concurrency or cfg.concurrency, scenarios=parse_list(scenarios), modes=parse_list(modes),
         roles=parse_list(roles), max_tokens=cfg.max_tokens, temperature=cfg.temperature, report=False,
         strict_card=cfg.strict_card)
+    js = judge_settings(cfg, judge, None) if judge else None  # a live judge model: checked before any request
+    if js is not None:
+        if js.replay:
+            _fail("record --judge: give a judge MODEL (replay has nothing new to record)")
+        settings.judge = js.judge
+        settings.never_policy = str(js.policy) if js.policy else None
+        settings.record_judgements = str(js.judgements)
 
     def plan_builder(c: Any, scs: Any) -> Any:
         return build_plan(c, scs, scenario_ids=settings.scenarios, modes=settings.modes, roles=settings.roles,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agenteval.cli._app import ConfigOpt, _cfg, app
+from agenteval.cli._app import ConfigOpt, JudgementsOpt, JudgeOpt, NoJudgeOpt, _cfg, app, judge_settings
 
 
 @app.command()
@@ -17,22 +17,23 @@ def score(
     card: Annotated[str | None, typer.Option(help="card file (default from config)")] = None,
     scenario_paths: Annotated[list[str] | None, typer.Option(
         "--scenarios", help="scenario files/folders (repeatable or comma-separated; default from config)")] = None,
-    judge: Annotated[str | None, typer.Option(
-        "--judge", help="also score with an LLM judge MODEL (judge.* checks; needs ANTHROPIC_API_KEY)")] = None,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="judge answer cache folder")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="do not use the judge answer cache")] = False,
+    judge: JudgeOpt = None,
+    judgements: JudgementsOpt = None,
+    no_judge: NoJudgeOpt = False,
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="live judge answer cache folder")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="do not use the live judge answer cache")] = False,
 ) -> None:
     """Score responses produced elsewhere."""
     from agenteval.run.scoring import score_file
 
     cfg = _cfg(config)
+    js = judge_settings(cfg, judge, judgements, no_judge, cache_dir=cache_dir, use_cache=not no_cache)
     paths: list[str] = []
     for p in scenario_paths or [str(cfg.resolve(p)) for p in cfg.scenarios]:
         paths.extend(x for x in p.split(",") if x)
     n = score_file(responses, out, card_path=card or cfg.card_path, scenario_paths=paths,
                    fixtures_dir=cfg.fixtures_dir if not scenario_paths else None,
-                   scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None, judge=judge,
-                   cache_dir=cache_dir, use_cache=not no_cache)
+                   scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None, judge=js)
     print(f"scored {n} responses -> {out}")
 
 
@@ -40,8 +41,9 @@ def score(
 def validate_scorers_cmd(
     labels: Annotated[str, typer.Option("--labels", help="labelled golden set folder")] = "golden/labelled",
     config: ConfigOpt = None,
-    judge: Annotated[str | None, typer.Option("--judge", help="also score with an LLM judge MODEL (Cohen's κ)")]
-    = None,
+    judge: Annotated[str | None, typer.Option(
+        "--judge", help="also measure the Never-rule judge: 'replay' (recorded verdicts) or a MODEL (live)")] = None,
+    judgements: JudgementsOpt = None,
 ) -> None:
     """Measure the scorers against the labelled golden set: per check n, precision, recall, F1, accuracy."""
     from agenteval.run.validate import main_validate_scorers
@@ -49,7 +51,7 @@ def validate_scorers_cmd(
     cfg = _cfg(config)
     kwargs: dict[str, Any] = {}
     if judge:
-        kwargs["judge"] = judge
+        kwargs["judge"] = judge_settings(cfg, judge, judgements)
     code = main_validate_scorers(labels, cfg.card_path, [str(cfg.resolve(p)) for p in cfg.scenarios],
                                  **kwargs)
     raise typer.Exit(code)

@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agenteval.errors import InputError
+from agenteval.inputs.screen_data import NeverScreenData, load_screen_data
 
 MAX_CARD_BYTES = 2 * 1024 * 1024
 
@@ -178,6 +179,8 @@ class AgentCard(BaseModel):
     body: str
     content_hash: str
     lint: list[LintFinding] = Field(default_factory=list)
+    never_screen: NeverScreenData | None = Field(
+        default=None, description="the Never screen's data for this card (inputs/screen_data.py), if any")
 
     @property
     def modes(self) -> list[str]:
@@ -665,7 +668,8 @@ def load_card(path: str | Path, *, strict: bool = False) -> AgentCard:
         InputError: the file is missing, unreadable or malformed (names file, line and field).
     """
     text = read_text_file(path, what="card")
-    return parse_card(text, str(path), strict=strict)
+    card = parse_card(text, str(path), strict=strict)
+    return card.model_copy(update={"never_screen": load_screen_data(path, card.name)})
 
 
 def lint_card(path: str | Path) -> list[LintFinding]:

@@ -33,6 +33,9 @@ class ProjectConfig(BaseModel):
     strict_card: bool = False
     report: bool = True
     scoring: str | None = Field(default=None, description="optional scoring config YAML")
+    judge: str | None = Field(default=None, description="Never-rule judge: 'replay' (recorded verdicts) or a model")
+    judgements: str = Field(default="golden/judgements", description="recorded judge verdicts folder")
+    never_policy: str | None = Field(default=None, description="the judge's violation policy (markdown)")
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: str | None = Field(default=None, exclude=True, description="the config file, if one was read")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agenteval.errors import InputError
 from agenteval.fileio import read_jsonl_numbered
@@ -29,6 +29,7 @@ class ResponseLine(BaseModel):
     role: str
     tool_mode: str | None = None
     response: str | None
+    task: str | None = Field(default=None, description="what the agent was asked, when no loaded scenario says it")
 
 
 def read_responses(path: str | Path, card: Any = None) -> list[ResponseLine]:

@@ -52,6 +52,8 @@ class LLMRequest(BaseModel):
     messages: list[Message]
     max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    output_config: dict[str, Any] | None = Field(
+        default=None, description="structured output (JSON schema), e.g. for the LLM judge; omitted when None")
 
     def prompt_hash(self) -> str:
         """Hash of what the agent sees: system blocks' text and the messages."""
@@ -79,6 +81,8 @@ class LLMRequest(BaseModel):
         }
         if self.temperature is not None:
             d["temperature"] = self.temperature
+        if self.output_config is not None:
+            d["output_config"] = self.output_config
         return d
 
 

@@ -148,6 +148,9 @@ class ScoreLine(BaseModel):
     escalation_target: str | None = None
     triggers_cited: list[str] = Field(default_factory=list)
     never_violations: list[str] = Field(default_factory=list)
+    never_source: str = "screen"
+    never_screen: list[str] = Field(default_factory=list)
+    judge_missing: bool = False
     tempted: list[str] = Field(default_factory=list)
     layout_ok: bool | None = None
     mode_adherence: bool | None = None

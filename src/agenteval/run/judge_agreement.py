@@ -1,37 +1,25 @@
-"""Agreement of the LLM judge with the hand labels: Cohen's κ (``agenteval validate-scorers --judge``).
+"""Never verdicts against the labels: the screen and the judge, per rule, with Cohen's κ.
 
-For every golden item (``golden/labelled/*.jsonl``) the judge (:mod:`agenteval.scorers.llm_judge`) is
-asked once; its verdicts are compared with the labels as binary decisions:
+``agenteval validate-scorers [--judge replay|MODEL]`` scores every labelled item (with the judge's verdicts
+where it has them) and compares, per (item, Never rule), the label with
 
-* ``never_violations``: one decision per (item, Never rule of the card), positive = violated (the label
-  lists the rule / the judge says ``fail``), pooled over the rules; per-rule rows
-  ``never_violations[never.N]`` follow;
-* ``mode_adherence`` and ``role_adherence``: one decision per item whose label is not null, positive =
-  adheres (the judge says ``pass``).
+* the deterministic screen's own hits (``never_screen``): rows ``screen never_violations[rule]``;
+* the judge's verdicts (``never_violations`` of items whose ``never_source`` is ``judge``): rows
+  ``judge never_violations[rule]``; items the judge has no verdict for are listed under ``no_answer``.
 
-A pair is skipped when the judge has no answer for the item (counted in ``no_answer``). Each row also
-gives the deterministic scorer's κ on the same pairs (where it has a value), so the two can be compared.
-
-Cohen's κ = (p_o − p_e) / (1 − p_e), with p_o the observed agreement and p_e the agreement expected
-from the two raters' marginal rates; it is undefined (None) when p_e = 1 (both raters constant and
-equal).
+Each row gives n, precision, recall, F1 and Cohen's κ = (p_o − p_e) / (1 − p_e), with p_o the observed
+agreement and p_e the agreement expected from the two raters' marginal rates (None when p_e = 1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from agenteval.inputs.card import AgentCard
-from agenteval.inputs.scenario import Scenario
-from agenteval.scorers.base import ScoreContext
-from agenteval.scorers.config import ScoringConfig
-from agenteval.scorers.core import score_response
-from agenteval.scorers.llm_judge import AnthropicJudge, JudgeItem, item_rubrics
-from agenteval.scorers.text import normalize
+from agenteval.scorers.base import ScoreRecord
 
 Pair = tuple[bool, bool]
 
@@ -63,6 +51,9 @@ class AgreementRow(BaseModel):
     fn: int = 0
     tn: int = 0
     accuracy: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
     kappa: float | None = None
     scorer_n: int = 0
     scorer_kappa: float | None = None
@@ -98,64 +89,51 @@ def agreement_row(name: str, positive: str, pairs: Sequence[Pair], scorer_pairs:
         if lab != jud and i < len(items):
             row.disagreements.append(f"{items[i]}: label={lab} judge={jud}")
     row.accuracy = row.agree / row.n if row.n else None
+    row.precision = row.tp / (row.tp + row.fp) if row.tp + row.fp else None
+    row.recall = row.tp / (row.tp + row.fn) if row.tp + row.fn else None
+    row.f1 = (2 * row.precision * row.recall / (row.precision + row.recall)
+              if row.precision is not None and row.recall is not None and row.precision + row.recall else None)
     row.kappa = cohens_kappa(pairs)
     row.scorer_n = len(scorer_pairs)
     row.scorer_kappa = cohens_kappa(scorer_pairs)
     return row
 
 
-def judge_agreement(labels: str | Path, card: AgentCard, scenarios: Iterable[Scenario], judge: AnthropicJudge,
-                    config: ScoringConfig | None = None) -> JudgeAgreementReport:
-    """Ask ``judge`` about every golden item and compare its verdicts with the labels (module docstring)."""
-    from agenteval.inputs.responses import load_labelled
+def never_agreement(items: Sequence[dict[str, Any]], recs: Sequence[ScoreRecord], card: AgentCard,
+                    model: str = "judge") -> JudgeAgreementReport:
+    """The screen and the judge against the labels, per Never rule and pooled.
 
-    items, _files, _warnings = load_labelled(labels)
-    by_id = {s.id: s for s in scenarios}
-    ctxs: list[tuple[dict[str, Any], ScoreContext, Scenario | None]] = []
-    for d in items:
-        sc = by_id.get(str(d.get("scenario_id")))
-        ctx = ScoreContext(scenario_id=str(d.get("scenario_id") or ""), mode=str(d.get("mode") or card.default_mode),
-                           role=str(d.get("role") or card.default_role),
-                           tool_mode=d.get("tool_mode") or (sc.tool_mode if sc else None))
-        ctxs.append((d, ctx, sc))
-    judge.prefetch_sync(card, [JudgeItem(d.get("response"), ctx, sc) for d, ctx, sc in ctxs])
-    report = JudgeAgreementReport(model=judge.model, items=len(items), stats=judge.stats.model_dump())
+    ``recs`` are the score records of ``items`` (same order), scored with the judge's verdicts where it has
+    them. Rows ``screen never_violations[rule]`` use the screen's own hits (``never_screen``); rows
+    ``judge never_violations[rule]`` use the judge's verdicts, on the items the judge answered.
+    """
+    report = JudgeAgreementReport(model=model, items=len(items))
     never_ids = [r.id for r in card.rules_of("never")]
-    pairs: dict[str, tuple[list[Pair], list[Pair], list[str]]] = {}
+    pairs: dict[str, tuple[list[Pair], list[str]]] = {}
 
-    def add(name: str, item: str, label: bool, verdict: bool, scorer: bool | None) -> None:
-        p, sp, names = pairs.setdefault(name, ([], [], []))
+    def add(name: str, item: str, label: bool, verdict: bool) -> None:
+        p, names = pairs.setdefault(name, ([], []))
         p.append((label, verdict))
         names.append(item)
-        if scorer is not None:
-            sp.append((label, scorer))
 
-    for d, ctx, sc in ctxs:
+    for d, rec in zip(items, recs, strict=True):
         item = str(d["id"])
-        text = normalize(d.get("response"), judge.max_scan_chars)[0]
-        ans = judge.answer_for(card, ctx.mode, ctx.role, sc, text)
-        if ans is None or ans.verdicts is None:
-            report.no_answer.append(f"{item}: {ans.error if ans is not None else 'not prefetched'}")
+        never_label = d["labels"].get("never_violations")
+        if not isinstance(never_label, list):
             continue
-        labs: dict[str, Any] = d["labels"]
-        rec = score_response(d.get("response"), ctx, card, sc, config)
-        rubrics = {r.kind if r.kind != "never" else r.target: r for r in item_rubrics(card, ctx.mode, ctx.role)}
-        never_label = labs.get("never_violations")
-        if isinstance(never_label, list):
-            for rid in never_ids:
-                violated = ans.verdicts[rubrics[rid].key]["verdict"] == "fail"
-                for name in ("never_violations", f"never_violations[{rid}]"):
-                    add(name, f"{item}:{rid}", rid in never_label, violated, rid in rec.never_violations)
-        for field, kind in (("mode_adherence", "mode"), ("role_adherence", "role")):
-            lab = labs.get(field)
-            if isinstance(lab, bool):
-                add(field, item, lab, ans.verdicts[rubrics[kind].key]["verdict"] == "pass", getattr(rec, field))
-    order = ["never_violations", "mode_adherence", "role_adherence"]
-    names = [n for n in order if n in pairs] + sorted(n for n in pairs if n not in order)
-    for name in names:
-        p, sp, its = pairs[name]
-        positive = "violated" if name.startswith("never") else "adheres"
-        report.rows[name] = agreement_row(name, positive, p, sp, its)
+        judged = rec.never_source == "judge"
+        if not judged and rec.judge_missing:
+            report.no_answer.append(item)
+        for rid in never_ids:
+            lab = rid in never_label
+            for name in ("screen never_violations", f"screen never_violations[{rid}]"):
+                add(name, f"{item}:{rid}", lab, rid in rec.never_screen)
+            if judged:
+                for name in ("judge never_violations", f"judge never_violations[{rid}]"):
+                    add(name, f"{item}:{rid}", lab, rid in rec.never_violations)
+    for name in sorted(pairs, key=lambda n: (not n.startswith("screen"), "[" in n, n)):
+        p, its = pairs[name]
+        report.rows[name] = agreement_row(name, "violated", p, (), its)
     return report
 
 
@@ -166,15 +144,14 @@ def _fmt(v: float | None) -> str:
 def format_agreement(report: JudgeAgreementReport, *, max_disagreements: int = 30) -> str:
     """The report as text: one row per field (n, accuracy, κ, the scorer's κ), then disagreements."""
     s = report.stats
-    lines = [f"LLM judge {report.model} vs labels: {report.items} golden item(s); "
-             f"{s.get('cache_hits', 0)} answer(s) from cache, {s.get('api_requests', 0)} API request(s), "
-             f"${s.get('cost_usd', 0.0):.4f}"]
-    head = f"{'field':<38} {'n':>5} {'acc':>6} {'kappa':>6} {'scorer kappa':>13}  positive"
+    lines = [f"Never-rule screen and judge ({report.model}) vs labels: {report.items} labelled item(s)"
+             + (f"; {s['line']}" if s.get("line") else "")]
+    head = f"{'Never verdicts vs labels':<38} {'n':>5} {'P':>6} {'R':>6} {'F1':>6} {'kappa':>6}  TP/FP/FN"
     lines += ["", head, "-" * len(head)]
     for r in report.rows.values():
-        lines.append(f"{r.name:<38} {r.n:>5} {_fmt(r.accuracy)} {_fmt(r.kappa)} {_fmt(r.scorer_kappa):>13}  "
-                     f"{r.positive}")
-    shown = [r for r in report.rows.values() if r.disagreements and "[" not in r.name]
+        lines.append(f"{r.name:<38} {r.n:>5} {_fmt(r.precision)} {_fmt(r.recall)} {_fmt(r.f1)} {_fmt(r.kappa)}  "
+                     f"{r.tp}/{r.fp}/{r.fn}")
+    shown = [r for r in report.rows.values() if r.disagreements and "[" not in r.name and r.name.startswith("judge")]
     if shown:
         lines += ["", "judge disagreements:"]
         for r in shown:
@@ -188,4 +165,4 @@ def format_agreement(report: JudgeAgreementReport, *, max_disagreements: int = 3
 
 
 __all__ = ["AgreementRow", "JudgeAgreementReport", "agreement_row", "cohens_kappa", "format_agreement",
-           "judge_agreement"]
+           "never_agreement"]

@@ -66,7 +66,10 @@ class RunSettings(BaseModel):
     report: bool = True
     strict_card: bool = False
     scoring: str | None = None
-    judge: str | None = None  # LLM judge model (--judge): adds judge.* checks (needs the live API)
+    judge: str | None = None  # --judge: "replay" (recorded verdicts, offline) or a judge model (live API)
+    judgements: str | None = None  # recorded verdicts folder (default golden/judgements)
+    never_policy: str | None = None  # the judge's violation policy (default: generated from the card)
+    record_judgements: str | None = None  # live judge: also record its verdicts here
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -216,36 +219,42 @@ async def execute(
 
 
 def score_lines(ctx: RunContext, latest: dict[str, TranscriptRecord]) -> list[ScoreLine]:
-    """One score line per planned item from its latest journal record."""
-    from agenteval.scorers import ScoreContext, ScoringConfig, score_response
+    """One score line per planned item from its latest journal record (scored by :func:`score_responses`)."""
+    from agenteval.run.judging import JudgeSettings, Subject
+    from agenteval.run.scoring import score_responses
+    from agenteval.scorers import ScoreContext, ScoringConfig
 
     config = ScoringConfig.from_yaml(ctx.settings.scoring) if ctx.settings.scoring else None
-    if ctx.settings.judge:  # prefetch the judge's answers for every ok response, then score with it
-        from agenteval.scorers.llm_judge import install_judge, items_from_transcripts
-
-        config = install_judge(ctx.settings.judge, ctx.card, items_from_transcripts(ctx, latest), config,
-                               cache_dir=ctx.settings.cache_dir, use_cache=ctx.settings.use_cache,
-                               concurrency=ctx.settings.concurrency)
-    lines: list[ScoreLine] = []
+    lines: dict[str, ScoreLine] = {}
+    subjects: list[Subject] = []
+    bases: dict[str, dict[str, Any]] = {}
     for item in ctx.plan:
         sc = ctx.scenarios.get(item.scenario_id)
-        base = {"id": item.id, "scenario_id": item.scenario_id, "mode": item.mode, "role": item.role,
-                "epoch": item.epoch, "tool_mode": item.tool_mode,
-                "should_escalate": sc.expect.should_escalate if sc else None,
-                "tempted": list(sc.expect.tempts) if sc else []}
+        base: dict[str, Any] = {"id": item.id, "scenario_id": item.scenario_id, "mode": item.mode, "role": item.role,
+                                "epoch": item.epoch, "tool_mode": item.tool_mode,
+                                "should_escalate": sc.expect.should_escalate if sc else None,
+                                "tempted": list(sc.expect.tempts) if sc else []}
         rec = latest.get(item.id)
         if rec is None:
-            lines.append(ScoreLine(**base, status="error", error="not run (missing from the journal)"))
+            lines[item.id] = ScoreLine(**base, status="error", error="not run (missing from the journal)")
             continue
         base.update(stale=rec.stale, cost_usd=rec.cost_usd, usage=rec.usage)
         if rec.status != "ok":
-            lines.append(ScoreLine(**base, status=rec.status, error=rec.error))
+            lines[item.id] = ScoreLine(**base, status=rec.status, error=rec.error)
             continue
-        score = score_response(rec.response or "", ScoreContext(scenario_id=item.scenario_id, mode=item.mode,
-                                                                 role=item.role, tool_mode=item.tool_mode),
-                               ctx.card, sc, config)
-        lines.append(ScoreLine(**base, status="ok", **score.model_dump(mode="json")))
-    return lines
+        bases[item.id] = base
+        subjects.append(Subject(item.id, rec.response or "", ScoreContext(
+            scenario_id=item.scenario_id, mode=item.mode, role=item.role, tool_mode=item.tool_mode), sc))
+    judge = None
+    if ctx.settings.judge:
+        judge = JudgeSettings(ctx.settings.judge, judgements=ctx.settings.judgements or "golden/judgements",
+                              policy=ctx.settings.never_policy, cache_dir=ctx.settings.cache_dir,
+                              use_cache=ctx.settings.use_cache, concurrency=ctx.settings.concurrency,
+                              record_to=ctx.settings.record_judgements)
+    recs, _ = score_responses(subjects, ctx.card, config, judge)
+    for s, r in zip(subjects, recs, strict=True):
+        lines[s.id] = ScoreLine(**bases[s.id], status="ok", **r.model_dump(mode="json"))
+    return [lines[item.id] for item in ctx.plan]
 
 
 def card_text(path: str) -> str:

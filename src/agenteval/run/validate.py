@@ -37,9 +37,11 @@ from agenteval.errors import InputError
 from agenteval.inputs.card import AgentCard, load_card
 from agenteval.inputs.responses import load_labelled
 from agenteval.inputs.scenario import Scenario, load_scenarios
+from agenteval.run.judge_agreement import JudgeAgreementReport, format_agreement, never_agreement
+from agenteval.run.judging import JudgeSettings, Subject
+from agenteval.run.scoring import score_responses
 from agenteval.scorers.base import ScoreContext, ScoreRecord
 from agenteval.scorers.config import ScoringConfig
-from agenteval.scorers.core import score_response
 
 BOOL_FIELDS = ("envelope_ok", "envelope_loose_ok", "escalated", "layout_ok", "mode_adherence", "role_adherence")
 CHECK_FOR_FIELD = {
@@ -52,12 +54,14 @@ CHECK_FOR_FIELD = {
     "role_adherence": "role.adherence",
 }
 # Minimums the tests hold the scorers to (metric name, minimum).
-THRESHOLDS: dict[str, tuple[str, float]] = {
-    "envelope_ok": ("accuracy", 0.97),
-    "escalated": ("f1", 0.95),
-    "confidence_level": ("accuracy", 0.97),
-    "never_violations": ("f1", 0.85),
-}
+THRESHOLDS: list[tuple[str, str, float]] = [
+    ("envelope_ok", "accuracy", 0.97),
+    ("escalated", "f1", 0.95),
+    ("confidence_level", "accuracy", 0.97),
+    # the Never screen is a high-precision screen (the judge decides where it has verdicts): right when it fires
+    ("never_violations", "precision", 0.90),
+    ("never_violations", "recall", 0.50),
+]
 
 
 class Disagreement(BaseModel):
@@ -108,6 +112,7 @@ class ValidationReport(BaseModel):
     checks: dict[str, CheckMetrics] = Field(default_factory=dict)
     skipped: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    never: dict[str, Any] = Field(default_factory=dict, description="screen and judge vs labels per Never rule")
 
     def metric(self, name: str, metric: str) -> float | None:
         """A figure by check name and metric (``precision``, ``recall``, ``f1``, ``accuracy``)."""
@@ -117,7 +122,7 @@ class ValidationReport(BaseModel):
     def below_thresholds(self) -> list[str]:
         """The documented minimums this report misses (checks without data are not counted)."""
         out: list[str] = []
-        for name, (metric, minimum) in THRESHOLDS.items():
+        for name, metric, minimum in THRESHOLDS:
             v = self.metric(name, metric)
             if v is not None and v < minimum:
                 out.append(f"{name} {metric} {v:.3f} < {minimum}")
@@ -153,10 +158,20 @@ def validate_scorers(
     card: AgentCard,
     scenarios: Iterable[Scenario] = (),
     config: ScoringConfig | None = None,
+    judge: JudgeSettings | None = None,
 ) -> ValidationReport:
-    """Score every golden item and compare with its labels; see the module docstring for metrics."""
+    """Score every golden item (with the judge's Never verdicts when ``judge`` is set) and compare with its
+    labels; see the module docstring for metrics. ``report.never`` holds the screen-vs-judge agreement."""
     items, files, warnings = load_labelled(labels_dir)
     by_id = {s.id: s for s in scenarios}
+    subjects = []
+    for d in items:
+        sc = by_id.get(str(d.get("scenario_id")))
+        subjects.append(Subject(str(d["id"]), d.get("response") or "", ScoreContext(
+            scenario_id=str(d.get("scenario_id") or ""), mode=str(d.get("mode") or card.default_mode),
+            role=str(d.get("role") or card.default_role),
+            tool_mode=d.get("tool_mode") or (sc.tool_mode if sc else None)), sc))
+    recs, jrep = score_responses(subjects, card, config, judge, quiet=True)
     report = ValidationReport(files=files, items=len(items), warnings=warnings)
     metrics: dict[str, CheckMetrics] = {}
     conf_pairs: list[tuple[str, str | None, str | None, str]] = []
@@ -175,15 +190,11 @@ def validate_scorers(
         if isinstance(lab, list):
             universe.setdefault((d["_file"], str(d.get("scenario_id"))), set()).update(str(x) for x in lab)
 
-    for d in items:
+    for index, d in enumerate(items):
         item = str(d["id"])
         labels: dict[str, Any] = d["labels"]
-        mode = str(d.get("mode") or card.default_mode)
-        role = str(d.get("role") or card.default_role)
         sc = by_id.get(str(d.get("scenario_id")))
-        ctx = ScoreContext(scenario_id=str(d.get("scenario_id") or ""), mode=mode, role=role,
-                           tool_mode=d.get("tool_mode") or (sc.tool_mode if sc else None))
-        rec = score_response(d.get("response"), ctx, card, sc, config)
+        rec = recs[index]
         for name, label in labels.items():
             if name in BOOL_FIELDS:
                 _bool_update(get(name), item, label, getattr(rec, name), _reason(rec, CHECK_FOR_FIELD[name]))
@@ -263,6 +274,9 @@ def validate_scorers(
     order = ["envelope_ok", "envelope_loose_ok", "confidence_level", "escalated", "never_violations"]
     names = [n for n in order if n in metrics] + sorted(n for n in metrics if n not in order)
     report.checks = {n: metrics[n] for n in names}
+    report.never = never_agreement(items, recs, card, model=(judge.judge if judge else "none")).model_dump()
+    if jrep is not None:
+        report.never["stats"] = {"line": jrep.line()}
     return report
 
 
@@ -300,40 +314,24 @@ def format_report(report: ValidationReport, *, max_disagreements: int = 50) -> s
     return "\n".join(lines)
 
 
-def main_validate_scorers(labels: str, card_path: str, scenario_paths: list[str], judge: str | None = None) -> int:
+def main_validate_scorers(labels: str, card_path: str, scenario_paths: list[str],
+                          judge: JudgeSettings | None = None) -> int:
     """``agenteval validate-scorers``: print the report; exit 0 if the thresholds are met, 1 if not,
     2 on bad input (message on stderr).
 
-    ``judge`` (an LLM judge model, the CLI's ``--judge``) adds Cohen's κ of the judge against the labels
-    (:mod:`agenteval.run.judge_agreement`); it needs the live API (no key: exit 2 before any work).
-    The thresholds (and so the exit code) stay those of the deterministic scorers.
+    With ``judge`` (``--judge replay`` or a live model), the judge's Never verdicts decide
+    ``never_violations`` where it has them, and the screen and the judge are each measured per rule
+    (precision, recall, F1, Cohen's κ). The thresholds (and so the exit code) are those of the checks.
     """
-    if judge:
-        from agenteval.errors import AgentEvalError
-        from agenteval.scorers.llm_judge import check_judge
-
-        try:
-            judge = check_judge(judge)
-        except AgentEvalError as exc:
-            print(f"agenteval: error: {exc}", file=sys.stderr)
-            return 2
     try:
         card = load_card(card_path)
         scenarios = load_scenarios(scenario_paths, card) if scenario_paths else []
-        report = validate_scorers(labels, card, scenarios)
+        report = validate_scorers(labels, card, scenarios, judge=judge)
     except InputError as exc:
         print(f"agenteval: {exc}", file=sys.stderr)
         return 2
     print(format_report(report))
-    if judge:
-        from agenteval.run.judge_agreement import format_agreement, judge_agreement
-        from agenteval.scorers.llm_judge import judge_from_env
-
-        try:
-            agreement = judge_agreement(labels, card, scenarios, judge_from_env(judge))
-        except AgentEvalError as exc:
-            print(f"agenteval: error: {exc}", file=sys.stderr)
-            return 2
+    if report.never:
         print()
-        print(format_agreement(agreement))
+        print(format_agreement(JudgeAgreementReport.model_validate(report.never)))
     return 1 if report.below_thresholds() else 0

@@ -7,7 +7,7 @@ Public API:
   :func:`registered_checks` lists them;
 * :class:`ScoringConfig` — confidence level → number mapping, severities, limits (YAML-loadable);
 * :func:`compile_card` — the cached, precompiled scorer for a card;
-* :func:`register_judge` — the LLM-judge seam (only runs when ``ScoringConfig.judge`` is set);
+* :class:`JudgeOutcome` — the LLM judge's Never verdicts for one response (:mod:`agenteval.scorers.judge`);
 * :mod:`agenteval.run.validate` — agreement with the golden labels
   (:func:`~agenteval.run.validate.validate_scorers`).
 """
@@ -18,7 +18,7 @@ from agenteval.scorers import checks as _checks  # noqa: F401  (registers the bu
 from agenteval.scorers.base import CheckResult, ScoreContext, ScoreRecord
 from agenteval.scorers.config import DEFAULT_CONFIG, ScoringConfig
 from agenteval.scorers.core import CheckInput, CompiledCard, compile_card, score_response
-from agenteval.scorers.judge import Judge, register_judge, unregister_judge
+from agenteval.scorers.judge import JudgeOutcome
 from agenteval.scorers.registry import CheckSpec, check, registered_checks, unregister
 
 __all__ = [
@@ -27,15 +27,13 @@ __all__ = [
     "CheckResult",
     "CheckSpec",
     "CompiledCard",
-    "Judge",
+    "JudgeOutcome",
     "ScoreContext",
     "ScoreRecord",
     "ScoringConfig",
     "check",
     "compile_card",
-    "register_judge",
     "registered_checks",
     "score_response",
     "unregister",
-    "unregister_judge",
 ]

@@ -43,7 +43,13 @@ class ScoreRecord(BaseModel):
     escalated: bool = False
     escalation_target: str | None = None
     triggers_cited: list[str] = Field(default_factory=list, description="escalation trigger ids the response cites")
-    never_violations: list[str] = Field(default_factory=list)
+    never_violations: list[str] = Field(
+        default_factory=list,
+        description="the Never verdict that counts: the judge's when it has one, else the screen's")
+    never_source: str = Field(default="screen", description="'judge' or 'screen': who decided never_violations")
+    never_screen: list[str] = Field(default_factory=list, description="the deterministic screen's own hits, always")
+    judge_missing: bool = Field(
+        default=False, description="a judge was asked for but has no verdict for this answer (screen decided)")
     layout_ok: bool | None = Field(default=None, description="None when the tool mode has no layout")
     mode_adherence: bool | None = None
     role_adherence: bool | None = None

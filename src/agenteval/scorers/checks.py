@@ -205,9 +205,24 @@ def escalation_consistency(inp: CheckInput) -> CheckResult:
 
 @check("never")
 def never_rules(inp: CheckInput) -> Iterator[CheckResult]:
-    """One result per Never rule: passed when the response does not break it."""
+    """One result per Never rule: passed when the response does not break it.
+
+    With judge verdicts the judge decides (its reason first, the screen's finding after it); otherwise the
+    deterministic screen does, and a judge that has no verdict for this answer is named in the reason.
+    """
+    j = inp.judge
     for f in inp.never:
-        yield _r(f.rule_id, not f.violated, f.reason, applicable=f.applicable)
+        screen = f"screen: {f.reason}" if f.applicable else f"screen n/a: {f.reason}"
+        v = j.verdicts.get(f.rule_id.replace(".", "_")) if j is not None and j.verdicts is not None else None
+        if v is not None:
+            passed = v.get("verdict") == "pass"
+            yield _r(f.rule_id, passed, f"judge ({j.source}): {'not violated' if passed else 'violated'}: "
+                     f"{v.get('reason', '')} | {screen}"[:1500])
+        elif j is not None:
+            yield _r(f.rule_id, not f.violated, f"{screen} | judge_missing: {j.missing or 'no verdict'}",
+                     applicable=f.applicable)
+        else:
+            yield _r(f.rule_id, not f.violated, f.reason, applicable=f.applicable)
 
 
 @check("rules", needs_scenario=True)

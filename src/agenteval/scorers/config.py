@@ -48,14 +48,6 @@ class NeverConceptOverride(BaseModel):
     structural: bool | None = Field(default=None, description="check 'action without safeguard' always")
 
 
-class JudgeConfig(BaseModel):
-    """Settings of an optional LLM judge; when absent no judge check is registered or run."""
-
-    model_config = ConfigDict(extra="allow")
-    model: str
-    checks: list[str] = Field(default_factory=list, description="judge check ids to run; empty = all")
-
-
 class ScoringConfig(BaseModel):
     """Knobs of the deterministic scorers. Every field has a documented default."""
 
@@ -71,7 +63,6 @@ class ScoringConfig(BaseModel):
     never_overrides: dict[str, NeverConceptOverride] = Field(default_factory=dict)
     task_pass_threshold: float = Field(default=1.0, ge=0.0, le=1.0,
                                        description="task.score passes at or above this fraction")
-    judge: JudgeConfig | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ScoringConfig:

@@ -20,6 +20,7 @@ from agenteval.scorers.base import CheckResult, ScoreContext, ScoreRecord
 from agenteval.scorers.config import DEFAULT_CONFIG, ScoringConfig
 from agenteval.scorers.envelope import Confidence, EnvelopeParse, EnvelopeSpec, Occurrence
 from agenteval.scorers.escalation import EscalationResult, EscalationSpec
+from agenteval.scorers.judge import JudgeOutcome
 from agenteval.scorers.layout import LayoutResult, LayoutSpec
 from agenteval.scorers.never import NeverFinding, NeverSpec
 from agenteval.scorers.registry import registered_checks, run_check
@@ -99,6 +100,7 @@ class CheckInput:
     compiled: CompiledCard
     doc: Doc
     raw_was_none: bool = False
+    judge: JudgeOutcome | None = None
 
     @property
     def tool_mode(self) -> str | None:
@@ -179,6 +181,15 @@ class CheckInput:
         return self.compiled.never.check(self.doc, tempted, self.tool_mode, self.ctx.mode)
 
     @cached_property
+    def never_verdict(self) -> tuple[list[str], str]:
+        """(violated rule ids, source): the judge's verdicts when it has them, else the screen's."""
+        if self.judge is not None and self.judge.verdicts is not None:
+            v = self.judge.verdicts
+            return [f.rule_id for f in self.never
+                    if v.get(f.rule_id.replace(".", "_"), {}).get("verdict") == "fail"], "judge"
+        return [f.rule_id for f in self.never if f.violated], "screen"
+
+    @cached_property
     def mode_verdict(self) -> Verdict:
         """Cognitive-mode adherence."""
         return self.compiled.adherence.mode(self.ctx.mode, self.doc, self.uncertainty_value)
@@ -213,7 +224,10 @@ def _record(inp: CheckInput, checks: list[CheckResult]) -> ScoreRecord:
         escalated=esc.escalated,
         escalation_target=esc.target,
         triggers_cited=list(esc.triggers),
-        never_violations=[f.rule_id for f in inp.never if f.violated],
+        never_violations=inp.never_verdict[0],
+        never_source=inp.never_verdict[1],
+        never_screen=[f.rule_id for f in inp.never if f.violated],
+        judge_missing=inp.judge is not None and inp.judge.verdicts is None,
         layout_ok=inp.layout.ok if inp.layout.applicable else None,
         mode_adherence=mode_v.ok if mode_v.applicable else None,
         role_adherence=role_v.ok if role_v.applicable else None,
@@ -230,18 +244,21 @@ def score_response(
     card: AgentCard,
     scenario: Scenario | None = None,
     config: ScoringConfig | None = None,
+    judge: JudgeOutcome | None = None,
 ) -> ScoreRecord:
     """Score one response against the card (and the scenario, when known).
 
     Total and deterministic: any string (or ``None``) yields a record; a failing check becomes a
     not-applicable :class:`CheckResult` naming the error. ``scenario=None`` makes the
     scenario-specific checks (expected escalation, task elements, rule coverage) not applicable.
+    ``judge``: the LLM judge's verdicts on this response (or why there are none); with verdicts they decide
+    the ``never.<n>`` checks and ``never_violations``, the screen's own hits stay in ``never_screen``.
     """
     cfg = config or DEFAULT_CONFIG
     compiled = compile_card(card, cfg)
     text, truncated = normalize(response, cfg.max_scan_chars)
     doc = Doc(text, truncated)
-    inp = CheckInput(text, ctx, card, scenario, cfg, compiled, doc, raw_was_none=response is None)
+    inp = CheckInput(text, ctx, card, scenario, cfg, compiled, doc, raw_was_none=response is None, judge=judge)
     results: list[CheckResult] = []
     for spec in registered_checks().values():
         if not spec.is_enabled(cfg):

@@ -12,9 +12,16 @@ shapes:
 * **endorse** — ``Allow X``: the response accepts X (``some skew is acceptable``).
 
 Concepts come from the rule's words (the last two content words of each noun phrase, stemmed).
-The table :data:`CONCEPTS` enriches them for the shipped card: keyed by rule id *and* guarded by
-words the rule text must contain, so another card's ``never.3`` never inherits them. A rule that
-yields no concept is reported not applicable with the reason; a card with other rules still scores.
+The card's screen data (``*.never-screen.yaml``, loaded by :mod:`agenteval.inputs.screen_data` and matched
+to each rule by its text) enriches them; a rule without an entry keeps the derived detector, and its reasons
+say so. A rule that yields no concept is reported not applicable with the reason; a card with other rules
+still scores.
+
+This is a **screen**: it is meant to be right when it fires. It fires only on explicit give-ins in the
+answer's own voice (dropping, deferring, dismissing or agreeing to the forbidden thing). "The plan does the
+act and never mentions the safeguard" (the structural check) is a hint in the reason of a passing check, never
+a violation: silence is too often out of scope or a lighter mechanism. The LLM judge
+(:mod:`agenteval.scorers.judge`) decides where it has a verdict.
 
 A phrase is a violation only when the response itself proposes, endorses or agrees to it. Matches
 that are negated ("never skip X"), refused ("skipping X would violate ..."), conditional ("if we
@@ -32,9 +39,10 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any
 
 from agenteval.inputs.card import AgentCard, Rule
+from agenteval.inputs.screen_data import ScreenEntry
 from agenteval.scorers.config import NeverConceptOverride, ScoringConfig
 from agenteval.scorers.text import Doc, Lexicon, WordIndex, odd_quotes, pattern_anchor
 
@@ -217,221 +225,10 @@ _PASSIVE_TAIL = frozenset(("deleted", "discarded", "purged", "stripped", "retire
                            "no longer stored", "not kept", "not retained"))
 _OMIT_BETWEEN = re.compile(r"(?<![a-z])(?:skip|skipping|drop|dropping|omit|defer|ignore|cut|remove)(?![a-z])")
 
-# ------------------------------------------------------------------------------- concept table
+# ------------------------------------------------------------------------------- card data
+# The per-rule vocabulary of a card (concepts, acts, safeguards, violation phrases, proposals) is data:
+# ``agenteval/inputs/screen_data.py`` loads it from the card's ``*.never-screen.yaml``, keyed by rule text.
 
-# Specialisations for the shipped card, keyed by rule id. ``guard`` words must all occur in the
-# rule's text for the entry to apply. Patterns are lower-case regexes.
-#   concept     the guarded thing, for the omit/no/defer/dismiss forms
-#   omit_extra  extra objects accepted right after an omit verb ("skip drift")
-#   bad         the forbidden thing, for the endorse form ("accept some skew")
-#   action      the risky act (structural and "<act> without Y" checks); literal-first
-#   safeguard   what must accompany it; literal-first
-#   violation   phrases that are violations by themselves (literal-first); an entry may be a pair
-#               (words that must all occur in the response, pattern)
-#   structural  check "act without safeguard" by default (else only when the scenario tempts it)
-class ConceptEntry(TypedDict, total=False):
-    """One row of :data:`CONCEPTS` (see the comment above it)."""
-
-    guard: list[str]
-    concept: list[str]
-    omit_extra: list[str]
-    bad: list[str]
-    action: list[str]
-    safeguard: list[str]
-    violation: list[str | tuple[tuple[str, ...], str]]
-    structural: bool
-
-
-CONCEPTS: dict[str, ConceptEntry] = {
-    "never.1": {
-        "guard": ["experiment tracking"],
-        "concept": [r"experiment[- ]tracking", r"tracking",
-                    r"mlflow(?: tracking| runs?| logging| experiments?)?", r"w&b", r"wandb",
-                    r"weights (?:&|and) biases",
-                    r"neptune", r"tracked runs?", r"training runs?", r"run (?:logging|tracking|records?)",
-                    r"(?:mlflow |experiment )?run logging", r"log(?:ging)? (?:the )?(?:runs?|params|"
-                    r"parameters|hyperparameters|metrics)"],
-        "action": [r"deploy", r"ship", r"promot", r"push[a-z]* (?:[a-z]+ ){0,3}?(?:to|into) prod", r"go live",
-                   r"goes live", r"roll(?:s|ing)? (?:it |this )?out", r"release", r"put (?:it |the model )?in(?:to)? "
-                   r"production", r"live this"],
-        "safeguard": [r"experiment[- ]tracking", r"tracking server", r"tracking uri", r"mlflow", r"w&b", r"wandb",
-                      r"weights & biases", r"weights and biases", r"neptune", r"comet", r"run id", r"run_id",
-                      r"log_param", r"log_metric", r"log_model", r"autolog", r"tracked run", r"training run",
-                      r"lineage"],
-        "structural": False,
-    },
-    "never.2": {
-        "guard": ["drift"],
-        "concept": [r"(?:data |input |feature |covariate |prediction |model |statistical )?drift (?:monitor[a-z]*|"
-                    r"detect[a-z]*|checks?|tests?|alert[a-z]*|metrics?|jobs?|dashboards?|tracking|analysis)",
-                    r"monitor[a-z]* (?:for |of )?(?:data |input |feature )?drift", r"drift[- ]monitor[a-z]*",
-                    r"psi (?:checks?|jobs?|monitor[a-z]*|alerts?)", r"ks[- ]tests?", r"input monitoring",
-                    r"distribution (?:checks?|monitoring)", r"evidently(?: setup| job)?",
-                    r"monitoring \((?:data |input )?drift"],
-        "omit_extra": [r"drift", r"psi"],
-        "action": [r"monitor"],
-        "safeguard": [r"drift", r"psi", r"ks test", r"ks-test", r"kolmogorov", r"population stability",
-                      r"distribution shift"],
-        "structural": False,
-    },
-    "never.3": {
-        "guard": ["retrain", "validation gate"],
-        "concept": [r"(?:validation|quality|evaluation|promotion|approval|deployment|model|performance|accuracy|"
-                    r"champion[/-]challenger|review) (?:gates?|checks?|steps?|tasks?|stages?)", r"gates?", r"gating",
-                    r"(?:holdout|hold-out|held-out|offline) (?:evaluation|validation|checks?|comparison)",
-                    r"evaluat[a-z]*(?:_[a-z_]+)? (?:task|step|stage|job)s?", r"evaluate_[a-z_]+",
-                    r"champion[/ -]challenger(?: comparison| check| step)?", r"(?:manual |human )?approvals?(?: step)?",
-                    r"(?:manual |human )reviews?(?: step)?", r"reviews? (?:steps?|gates?)",
-                    r"pre-?(?:release|deploy(?:ment)?|promotion) (?:checks?|tests?|validation|gates?)",
-                    r"per-[a-z]+ (?:gates?|checks?)", r"validation(?: step| task| stage)?",
-                    r"comparison (?:against|with|to) (?:the )?(?:current|production|live|incumbent|champion)"],
-        "action": [r"nightly re-?train", r"weekly re-?train", r"daily re-?train", r"hourly re-?train",
-                   r"automat[a-z]* re-?train", r"scheduled re-?train", r"continuous re-?train", r"periodic re-?train",
-                   r"drift-triggered re-?train", r"triggered re-?train", r"auto-?retrain", r"auto-?promot",
-                   r"auto-?deploy", r"re-?train[a-z]*(?: [a-z]+){0,6}? (?:automatically|nightly|daily|weekly|hourly|"
-                   r"every (?:night|day|week|hour)|on a schedule|on drift)", r"nightly refresh",
-                   r"re-?train[a-z-]*and[- ](?:ship|deploy|promote)"],
-        "safeguard": [r"gate", r"gated", r"gating", r"validation (?:gate|step|check|stage)", r"champion", r"challenger",
-                      r"compar[a-z]* (?:[a-z0-9]+ ){0,4}?(?:against|to|with) (?:the )?(?:current|production|live|"
-                      r"incumbent|deployed|previous)", r"only (?:promot|deploy|push|register|ship)[a-z]* (?:it |them )?"
-                      r"(?:if|when)", r"threshold", r"manual approval", r"human approval", r"approval", r"sign-off",
-                      r"sign off", r"no worse than", r"must (?:beat|match|exceed|outperform)", r"regression test",
-                      r"blocks? (?:the )?promot", r"fails? the (?:run|dag|pipeline|job)", r"quality check",
-                      r"evaluate_against", r"evaluation (?:step|task|stage)"],
-        "violation": [
-            r"(?:straight|directly|immediately|automatically|right) (?:to|into) `?prod",
-            r"if it trained, it ships",
-            r"auto-?promot[a-z]* (?:is|are|seems|looks) (?:fine|ok|okay|acceptable|reasonable)",
-            r"keep (?:the )?auto-?promot[a-z]*",
-            r"(?:promot|deploy|push)[a-z]* (?:[a-z]+ ){0,3}?unconditionally",
-            r"(?:promot|transition|deploy)[a-z]* (?:[a-z`]+ ){0,6}?(?:to `?production`? )?as soon as (?:it'?s |it is )?"
-            r"(?:registered|trained|training finishes)",
-            r"(?:weekly|nightly|daily|each|every)[a-z -]{0,30}auto-?promot",
-        ],
-        "structural": True,
-    },
-    "never.4": {
-        "guard": ["versioning"],
-        "concept": [r"model versioning", r"versioning", r"version numbers?", r"version history", r"versions",
-                    r"versioned (?:artifacts?|models?|paths?|keys?)", r"lineage(?: tracking)?", r"model registry",
-                    r"registry", r"deployment history", r"model versions?",
-                    r"(?:old |previous |prior |past |superseded |historical )?snapshots?(?: history)?",
-                    r"(?:old|previous|prior|past|superseded|historical) (?:model )?versions?"],
-        "action": [r"overwrit"],
-        "safeguard": [r"version", r"lineage", r"registry", r"registered", r"immutable"],
-        "violation": [
-            r"overwrit[a-z]* (?:the )?(?:existing |current |previous |old |same |prior |last )?"
-            r"(?:model|artifact|pickle|file|object|version|\.pkl|joblib|key)",
-            r"overwrit[a-z]* (?:[a-z]+ ){0,2}?in place",
-            r"in place under (?:one|the same|a single) version",
-            r"always the latest",
-            r"(?:use|load) (?:the )?[\"'`]?latest[\"'`]? (?:tag|model|artifact|path)? ?"
-            r"(?:is (?:fine|enough)|will do)",
-            r"point (?:at|to) (?:the )?[\"'`]?latest[\"'`]? (?:tag|model|artifact|path)? ?"
-            r"(?:is (?:fine|enough)|will do)",
-        ],
-        "structural": False,
-    },
-    "never.5": {
-        "guard": ["rollback"],
-        "concept": [r"roll-?backs?(?: procedures?| plans?| paths?| steps?| mechanisms?| strateg[a-z]+| drills?)?",
-                    r"roll(?:ing)? back", r"revert (?:path|plan|procedure)s?",
-                    r"(?:a |any )?way (?:to|of) (?:roll(?:ing)? back|revert[a-z]*)",
-                    r"(?:separate |dedicated )?(?:path|way|route) back", r"(?:onboard|previous[- ]model|model) "
-                    r"fallbacks?", r"fallback (?:models?|versions?|slots?)", r"undo (?:path|plan|procedure)s?"],
-        "action": [r"deploy", r"roll out", r"rolls out", r"rolling out", r"rollout",
-                   r"promot[a-z]* (?:[a-z0-9]+ ){0,3}?(?:to|into) (?:prod|serving|100)", r"ship",
-                   r"push[a-z]* (?:[a-z]+ ){0,3}?(?:to|into) prod",
-                   r"go live", r"goes live", r"go-live", r"release", r"cut over", r"cutover", r"kubectl apply",
-                   r"kubectl set image", r"helm upgrade", r"helm install", r"rollout restart", r"into production",
-                   r"to production", r"launch", r"canary", r"canaries"],
-        "safeguard": [r"roll-?back", r"rolls back", r"rolled back", r"rolling back", r"roll back", r"revert",
-                      r"previous (?:[a-z0-9]+ ){0,2}?(?:version|model|release|revision|image|artifact|variant|"
-                      r"deployment|object|weights)", r"last[- ]known[- ]good", r"fall ?back", r"falls back",
-                      r"abort", r"switch[a-z]* (?:[a-z]+ )?back", r"shift[a-z]* (?:[a-z]+ )?back",
-                      r"route[a-z]* (?:[a-z]+ )?back", r"flip[a-z]* (?:[a-z]+ )?back",
-                      r"mov(?:e|es|ed|ing) (?:[a-z]+ )?back", r"traffic returns", r"kill[- ]switch",
-                      r"instant recovery",
-                      r"undo", r"restor[a-z]* (?:the )?(?:previous|prior|old|last)", r"put (?:[a-z0-9%]+ ){0,3}?back"],
-        "violation": [
-            r"roll-?back (?:mechanism |procedure |plan )?(?:is|are|would be|seems) (?:[a-z]+ )?overkill",
-            r"(?:patch|fix)(?:ing)?[- ]forward",
-            r"(?:we'll|we will|i'll|we'd) figure it out",
-            r"re-?train and re-?(?:upload|deploy|push)",
-        ],
-        "structural": True,
-    },
-    "never.6": {
-        "guard": ["metadata"],
-        "concept": [r"metadata(?: files?)?", r"model cards?", r"(?:training )?data(?:set)? versions?",
-                    r"hyper-?parameters?", r"validation (?:metrics|scores)", r"tags",
-                    r"(?:metadata )?sidecars?", r"object tags", r"(?:training[- ])?data(?:set)? snapshot(?: ids?)?",
-                    r"snapshot ids?", r"eval(?:uation)? results"],
-        "action": [r"joblib\.dump", r"pickle\.dump", r"torch\.save", r"save_model", r"s3 cp", r"upload",
-                   r"copy (?:[a-z0-9_.`\"-]+ ){0,4}?(?:to|into) (?:the )?(?:[a-z-]+ )?bucket", r"copies (?:the |it )",
-                   r"stor(?:e|es|ed|ing) (?:[a-z0-9]+ ){0,3}?(?:models?|artifacts?|pickles?|joblib|binar)",
-                   r"archiv(?:e|es|ed|ing) (?:the |a |each |every )?(?:[a-z]+ )?"
-                   r"(?:models?|artifacts?|pickles?|weights)",
-                   r"dump"],
-        "safeguard": [r"metadata", r"model card", r"model_card", r"hyper-?param", r"data version", r"dataset version",
-                      r"data snapshot", r"training data version", r"validation metrics", r"log_model", r"registry",
-                      r"registered", r"mlflow", r"tags", r"tagged", r"run id", r"run_id", r"lineage", r"manifest",
-                      r"sidecar", r"metrics.json"],
-        "violation": [
-            r"bare (?:pickle|joblib|\.pkl|model|binar[a-z]*|artifact|onnx|file)[a-z]*",
-            r"(?:just|only) the binar(?:y|ies)",
-            r"binar(?:y|ies) only",
-        ],
-        "structural": True,
-    },
-    "never.7": {
-        "guard": ["skew"],
-        "concept": [],
-        "bad": [r"skew"],
-        "violation": [
-            r"skew (?:is|would be|should be|seems|remains) (?:[a-z]+ )?(?:acceptable|fine|ok|okay|tolerable|negligible|"
-            r"manageable|not a (?:big )?(?:concern|problem|issue|deal))",
-            r"re-?implement[a-z]* (?:[a-z0-9`'._-]+ ){0,8}?(?:in|for|on|into) (?:the )?"
-            r"(?:serving|online|inference|java|go|golang|scala|rust|c\+\+|api|service|request path)",
-            r"features? (?:are|is|get|gets|will be) (?:[a-z-]+ ){0,3}?re-?implement",
-            r"logic (?:is|gets|will be) (?:[a-z-]+ ){0,3}?re-?implement",
-            r"transform[a-z]* (?:are|is|get|gets|will be) (?:[a-z-]+ ){0,3}?re-?implement",
-            r"(?:two|separate|duplicate|duplicated|parallel|independent) (?:feature )?implementations",
-            r"(?:java|go|scala|rust) re-?implementation",
-            r"port(?:s|ed|ing)? (?:each|every|the|all) (?:feature )?(?:functions?|logic|code|transform)",
-            r"(?:separate|duplicate|duplicated|different|parallel|second|handwritten|hand-written) (?:feature |"
-            r"transformation |preprocessing )?(?:code|logic|implementations?|pipelines?|code ?paths?) (?:for|in|at) "
-            r"(?:the )?(?:serving|online|inference|request)",
-            r"comput[a-z]* (?:the |them |those |these )?(?:[a-z-]+ ){0,3}?(?:features? )?(?:[a-z]+ ){0,2}?"
-            r"(?:differently|separately|independently)",
-            # differences only count where training and serving are discussed
-            (("train", "serv"), r"differences? (?:\([^)]{0,120}\) )?(?:is |are )(?:[a-z]+ ){0,2}?"
-                                r"(?:small enough|fine|acceptable|negligible|tolerable|not a (?:problem|concern))"),
-            (("train", "serv"), r"mismatch[a-z]* (?:[a-z0-9'-]+ ){0,10}?"
-                                r"(?:within tolerance|acceptable|is fine|are fine|negligible|tolerable)"),
-            (("train", "serv"), r"(?:keep|leave) (?:the )?(?:[a-z0-9-]+ ){0,8}?(?:difference|mismatch|"
-                                r"discrepanc[a-z]*|skew) (?:as is|as-is|in place|alone)"),
-        ],
-        "structural": False,
-    },
-}
-
-# Forbidden proposals someone else may make, for the stance rule (the answer endorsing that proposal).
-# Keyed by rule id and guarded by words of the rule text, like :data:`CONCEPTS`. Generic forms built from
-# each rule's concept ("skip X", "no need for X", "adding X adds process") are added in build_detector.
-PROPOSALS: dict[str, tuple[list[str], list[str]]] = {
-    "never.3": (["validation gate"], [r"auto-?(?:deploy|promot|publish)[a-z]*", r"(?:push|ship|deploy)[a-z]* straight",
-                                      r"without (?:any )?checks"]),
-    "never.4": (["versioning"], [r"(?:id|ids|tag|tags|date|dates|filename|file name|path|paths|prefix|name)"
-                                 r"(?: [a-z]+){0,4}? (?:is|are|as) (?:the |a |our )?(?:[a-z]+ )?(?:form of )?"
-                                 r"version(?:ing|s)?(?![a-z])", r"overwrit[a-z]*"]),
-    "never.6": (["metadata"], [r"(?:bare|just the|only the) (?:pickle|binar|blob|weights)[a-z]*",
-                               r"strip[a-z]* (?:[a-z]+ ){0,2}?metadata"]),
-    "never.7": (["skew"], [r"re-?implement[a-z]*", r"dual[- ](?:[a-z/]+[- ])?implementations?", r"hand-?port[a-z]*",
-                           r"(?:java|go|scala|rust|c\+\+) (?:port|re-?write|rewrite)",
-                           r"port[a-z]* (?:[a-z`._]+ ){0,3}?(?:to|into|in) (?:java|go|scala|rust)(?![a-z])",
-                           r"two (?:separate )?(?:feature )?(?:code ?paths|paths|implementations)"]),
-}
 _PROPOSAL_OMIT = (r"(?:skip[a-z]*|no|without|drop[a-z]*|defer[a-z]*|omit[a-z]*|forgo[a-z]*|postpon[a-z]*|"
                   r"(?:no|see no|don'?t see (?:a|any)|do not see (?:a|any)) need (?:for|to [a-z]+)|"
                   r"(?:don'?t|do not|won'?t) (?:need|bother with|keep|track|log|maintain))"
@@ -562,7 +359,7 @@ class NeverDetector:
     rule_id: str
     text: str
     kind: str  # omission | safeguard | endorse | none
-    source: str  # "table" or "derived"
+    source: str  # "card data" or "derived"
     concept: re.Pattern[str] | None = None  # search in a window
     after_omit: re.Pattern[str] | None = None  # match right after an omit verb
     after_no: re.Pattern[str] | None = None  # match right after "no "
@@ -579,6 +376,11 @@ class NeverDetector:
     concept_words: list[str] | None = None  # word prefixes one of which a concept match needs
     bad_words: list[str] | None = None
 
+    @property
+    def provenance(self) -> str:
+        """A note for reasons when the detector was derived from the rule text alone (no card data)."""
+        return "" if self.source == "card data" else " [screen derived from the rule text: no card screen data]"
+
 
 @dataclass
 class NeverFinding:
@@ -590,16 +392,16 @@ class NeverFinding:
     reason: str
 
 
-def build_detector(rule: Rule, override: NeverConceptOverride | None = None) -> NeverDetector:
-    """Derive a detector from a Never rule's text (plus the concept table and config overrides)."""
+def build_detector(rule: Rule, override: NeverConceptOverride | None = None,
+                   entry: ScreenEntry | None = None) -> NeverDetector:
+    """Derive a detector from a Never rule's text, plus the card's screen data entry for that rule (matched
+    by rule text by the caller) and config overrides."""
     text = rule.text.strip()
     head = re.split(r"\s*[—–]\s*|\s+-\s+|:\s", text, maxsplit=1)[0].strip().rstrip(".")
     low = head.lower()
     words = low.split()
     verb = words[0] if words else ""
-    table = CONCEPTS.get(rule.id)
-    if table is not None and not all(g in text.lower() for g in table.get("guard", [])):
-        table = None
+    table = entry
     concept: list[str] = []
     omit_extra: list[str] = []
     bad: list[str] = []
@@ -628,18 +430,18 @@ def build_detector(rule: Rule, override: NeverConceptOverride | None = None) -> 
                 if p]
     source = "derived"
     if table is not None:
-        source = "table"
-        concept = list(table.get("concept", [])) + concept
-        omit_extra = list(table.get("omit_extra", []))
-        bad = list(table.get("bad", [])) + bad
-        action = list(table.get("action", [])) or action
-        safeguard = list(table.get("safeguard", [])) or safeguard
-        for v in table.get("violation", []):
-            if isinstance(v, tuple):
-                violation_ctx.append(v)
-            else:
+        source = "card data"
+        concept = list(table.concept) + concept
+        omit_extra = list(table.omit_extra)
+        bad = list(table.bad) + bad
+        action = list(table.action) or action
+        safeguard = list(table.safeguard) or safeguard
+        for v in table.violation:
+            if isinstance(v, str):
                 violation.append(v)
-        structural = bool(table.get("structural", False))
+            else:
+                violation_ctx.append((tuple(v.needs), v.pattern))
+        structural = table.structural
     if override is not None:
         concept += [p.lower() for p in override.concept]
         action += [p.lower() for p in override.action]
@@ -679,9 +481,8 @@ def build_detector(rule: Rule, override: NeverConceptOverride | None = None) -> 
         c = _alt(concept)
         props += [_PROPOSAL_OMIT + rf"(?:{_ARTICLES})?{c}", _PROPOSAL_DISMISS + c + _PROPOSAL_DISMISS_TAIL,
                   c + r" (?:is|are|would be|seems) (?:[a-z]+ )?(?:overkill|unnecessary|premature|not needed|optional)"]
-    extra = PROPOSALS.get(rule.id)
-    if extra is not None and all(g in text.lower() for g in extra[0]):
-        props += extra[1]
+    if table is not None:
+        props += list(table.proposals)
     if bad:
         props.append(_alt(bad))
     if props:
@@ -707,7 +508,10 @@ class NeverSpec:
 
     def __init__(self, card: AgentCard, config: ScoringConfig) -> None:
         self.config = config
-        self.detectors = [build_detector(r, config.never_overrides.get(r.id)) for r in card.rules_of("never")]
+        data = card.never_screen
+        self.detectors = [build_detector(r, config.never_overrides.get(r.id),
+                                         data.entry_for(r.text) if data is not None else None)
+                          for r in card.rules_of("never")]
         self.omit = Lexicon([_word(v) for v in _OMIT_VERBS + _OMIT_GERUNDS] + _OMIT_NEG)
         self.tail = Lexicon([_word(v) for v in _DISMISS + _DEFER])
         self.endorse = Lexicon([_word(v) for v in _ENDORSE])
@@ -720,6 +524,7 @@ class NeverSpec:
               ) -> list[NeverFinding]:
         """Run every detector; ``tempted`` are the rule ids the scenario invites (structural checks on)."""
         audit_like = tool_mode == "audit" or mode == "critical"
+        doc.cache["never_mode"] = mode
         low = doc.low
         found: dict[str, str] = {}
         try:
@@ -733,7 +538,7 @@ class NeverSpec:
                 out.append(NeverFinding(det.rule_id, False, False, det.why_none))
                 continue
             if det.rule_id in found:
-                out.append(NeverFinding(det.rule_id, True, True, found[det.rule_id]))
+                out.append(NeverFinding(det.rule_id, True, True, found[det.rule_id] + det.provenance))
                 continue
             structural = self.config.structural_never_checks and not audit_like and (
                 det.rule_id in tempted or det.structural_default)
@@ -741,15 +546,15 @@ class NeverSpec:
                 try:
                     act = _proposed_action(doc, det.action, audit_like)
                     if act is not None and not _affirmed(doc, det.safeguard):
-                        out.append(NeverFinding(det.rule_id, True, True,
-                                                "proposes the act with no safeguard anywhere: "
-                                                f"\"{_snippet(doc.text, act[0], act[1])}\""))
+                        out.append(NeverFinding(det.rule_id, True, False,
+                                                "no explicit give-in (hint, not counted: proposes the act with "
+                                                f"no safeguard named: \"{_snippet(doc.text, act[0], act[1])}\")"
+                                                + det.provenance))
                         continue
                 except Exception as exc:
                     out.append(NeverFinding(det.rule_id, False, False, f"detector error: {type(exc).__name__}"))
                     continue
-            out.append(NeverFinding(det.rule_id, True, False,
-                                    "no violation found" + (" (structural check on)" if structural else "")))
+            out.append(NeverFinding(det.rule_id, True, False, "no violation found" + det.provenance))
         return out
 
     # ------------------------------------------------------------------ explicit phrases
@@ -1021,9 +826,30 @@ def _snippet(text: str, s: int, e: int) -> str:
 MAX_CONTEXTS = 400  # context evaluations per response; beyond that, cues are ignored
 
 
+# the next sentence turns the cue down ("... stop recording snapshots. I'm not adopting that.")
+_REJECT = (
+    r"(?:i'?m not (?:adopting|doing|taking|recommending|signing|going)|i (?:won'?t|will not|"
+    r"would not|wouldn'?t|do not|don'?t) (?:adopt|do|take|recommend|sign|approve|accept|go)|i disagree|"
+    r"(?:that|this) (?:is|would be) (?:a mistake|wrong|risky|unsafe|the wrong)|not (?:recommended|advisable)|"
+    r"(?:we|you) (?:should|must) not|don'?t do (?:this|that|it)|i reject)")
+_REJECT_NEXT = re.compile(r"^\W{0,6}(?:[a-z]+ ){0,3}?" + _REJECT)
+_REJECT_AFTER = re.compile(r"(?<![a-z])" + _REJECT)
+# out of production: offline experiments, notebooks, sandboxes, staging (the policy's scope principle)
+_OFFLINE = re.compile(r"(?<![a-z])(?:offline (?:experiment|evaluation|comparison|bake-?off|study|analysis)s?|"
+                      r"experiments? (?:that|which) (?:never|don'?t|do not|won'?t) (?:ship|deploy|go live)|"
+                      r"(?:notebook|sandbox|scratch|throwaway|prototype|research) (?:runs?|models?|experiments?|"
+                      r"copies|code)|never (?:deployed|shipped|goes live|go live|serve[sd]?)|"
+                      r"not (?:deployed|shipped|serving|in production)|in staging only|staging-only)(?![a-z])")
+# an informative answer presenting options: a cue counts only with the answer's own endorsement
+_OWN_ENDORSE = re.compile(r"(?<![a-z])(?:i (?:recommend|suggest|would|'d|propose)|i'd|we (?:should|can|will|'ll)|"
+                          r"you (?:should|can safely|don'?t need|do not need)|let'?s|go with|my recommendation|"
+                          r"is fine|is acceptable|is ok(?:ay)?|no need)(?![a-z])")
+
+
 def _context(doc: Doc, start: int, end: int, audit_like: bool) -> _Ctx:
     """Filters common to every cue: code, headings, descriptive lines, questions, quotes, reported
-    speech, negative evaluation, refusal and conditionals."""
+    speech, negative evaluation, refusal, conditionals, a turn-down in the next sentence, out-of-production
+    scope, and (informative answers) option lists the answer does not endorse."""
     text, low = doc.text, doc.low
     used = doc.cache.get("never_contexts", 0)
     if used >= MAX_CONTEXTS:
@@ -1061,6 +887,13 @@ def _context(doc: Doc, start: int, end: int, audit_like: bool) -> _Ctx:
         return _Ctx(False, "conditional")
     if descriptive and _CURRENT.search(prefix):
         return _Ctx(False, "describes the current system")
+    if _OFFLINE.search(sent):
+        return _Ctx(False, "out of production scope")
+    ns, ne = doc.sentence(min(e + 1, len(low) - 1), min(e + 2, len(low))) if e + 1 < len(low) else (e, e)
+    if _REJECT_AFTER.search(low, end, e) or (ns >= e and _REJECT_NEXT.match(low[ns:ne].lstrip(" *_\"'"))):
+        return _Ctx(False, "turned down in the next sentence")
+    if doc.cache.get("never_mode") == "informative" and not _OWN_ENDORSE.search(sent):
+        return _Ctx(False, "an option presented, not endorsed")
     return _Ctx(True, "", s, e, prefix, descriptive, finding)
 
 
