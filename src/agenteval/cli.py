@@ -78,6 +78,12 @@ def run(
     no_report: Annotated[bool, typer.Option("--no-report", help="do not write report.html/report.md")] = False,
     judge: Annotated[str | None, typer.Option(
         "--judge", help="also score with an LLM judge MODEL (judge.* checks; needs ANTHROPIC_API_KEY)")] = None,
+    max_rps: Annotated[float | None, typer.Option(
+        "--max-rps", help="anthropic: never more than this many requests per second")] = None,
+    max_itpm: Annotated[float | None, typer.Option(
+        "--max-itpm", help="anthropic: never more than this many (uncached) input tokens per minute")] = None,
+    max_otpm: Annotated[float | None, typer.Option(
+        "--max-otpm", help="anthropic: never more than this many output tokens per minute")] = None,
 ) -> None:
     """Run the matrix scenario × mode × role × epoch and score it. Last stdout line: the run directory."""
     from agenteval import runner
@@ -115,6 +121,7 @@ def run(
         strict_card=strict or cfg.strict_card,
         scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None,
     )
+    _set_budget(settings, max_rps, max_itpm, max_otpm)
     if judge:  # no key / unknown model: exit 2 before any work
         from agenteval.scorers.llm_judge import check_judge
 
@@ -147,6 +154,14 @@ def run(
         plan_builder=plan_builder)
     _print_summary(rd, summary)
     raise typer.Exit(code)
+
+
+def _set_budget(settings: Any, max_rps: float | None, max_itpm: float | None, max_otpm: float | None) -> None:
+    """``--max-rps`` / ``--max-itpm`` / ``--max-otpm`` into the settings (exit 2 unless > 0)."""
+    for flag, value in (("--max-rps", max_rps), ("--max-itpm", max_itpm), ("--max-otpm", max_otpm)):
+        if value is not None and not 0 < value < float("inf"):
+            _fail(f"{flag} must be a number greater than 0")
+    settings.max_rps, settings.max_itpm, settings.max_otpm = max_rps, max_itpm, max_otpm
 
 
 def _resolve_model(model: str | None, card_path: str, cfg: Any) -> str:
@@ -336,6 +351,12 @@ def record(
     epochs: Annotated[int, typer.Option(help="live: epochs to record")] = 1,
     model: Annotated[str | None, typer.Option(help="live: model id or alias")] = None,
     concurrency: Annotated[int | None, typer.Option(help="live: max requests in flight")] = None,
+    max_rps: Annotated[float | None, typer.Option(
+        "--max-rps", help="live: never more than this many requests per second")] = None,
+    max_itpm: Annotated[float | None, typer.Option(
+        "--max-itpm", help="live: never more than this many (uncached) input tokens per minute")] = None,
+    max_otpm: Annotated[float | None, typer.Option(
+        "--max-otpm", help="live: never more than this many output tokens per minute")] = None,
 ) -> None:
     """Refresh golden/recordings: run live against the API (default), or import authored answers."""
     from agenteval.card import load_card
@@ -364,6 +385,7 @@ def record(
         concurrency=concurrency or cfg.concurrency, scenarios=parse_list(scenarios), modes=parse_list(modes),
         roles=parse_list(roles), max_tokens=cfg.max_tokens, temperature=cfg.temperature, report=False,
         strict_card=cfg.strict_card)
+    _set_budget(settings, max_rps, max_itpm, max_otpm)
 
     def plan_builder(c: Any, scs: Any) -> Any:
         return build_plan(c, scs, scenario_ids=settings.scenarios, modes=settings.modes, roles=settings.roles,

@@ -468,7 +468,7 @@ class AnthropicBackend:
         self.response_cache: ResponseCache | None = (
             ResponseCache(self.cache_root / endpoint_namespace(self.base_url)) if use_cache else None)
         self.limiter = AdaptiveLimiter(concurrency, adaptive=adaptive, max_rps=max_rps, max_itpm=max_itpm,
-                                       max_otpm=max_otpm)
+                                       max_otpm=max_otpm, probe=True)
         self.gate = PrefixGate(prime_timeout_s=prime_timeout_s)
         self._stats = BackendStats()
         self._clients: list[AsyncAnthropic] = []
@@ -678,7 +678,7 @@ class AnthropicBackend:
             used: TokenCost | None = None
             try:
                 with self._client() as client:
-                    msg, headers = await self._call_once(client, kwargs, timeout_s, ticket, stream)
+                    msg, headers = await self._call_once(client, kwargs, timeout_s, ticket, stream, started)
                 outcome = "ok"
                 with contextlib.suppress(Exception):
                     u = _usage_of(msg.usage)
@@ -715,13 +715,16 @@ class AnthropicBackend:
             await asyncio.sleep(delay)
 
     async def _call_once(self, client: AsyncAnthropic, kwargs: dict[str, Any], timeout_s: float,
-                         ticket: GateTicket, stream: bool) -> tuple[Any, Mapping[str, str]]:
+                         ticket: GateTicket, stream: bool, started: float | None = None
+                         ) -> tuple[Any, Mapping[str, str]]:
         import httpx2
 
         timeout = httpx2.Timeout(timeout_s, connect=self.connect_timeout_s)
         if stream:
             raw = await client.messages.with_raw_response.create(**kwargs, stream=True, timeout=timeout)
             headers = dict(raw.headers.items())
+            if started is not None:  # the budget is known now: before the stream ends and the gate opens
+                self.limiter.observe_headers(headers, sent_at=started)
             msg = await self._read_stream(await raw.parse(), ticket)
         else:
             raw = await client.messages.with_raw_response.create(**kwargs, timeout=timeout)

@@ -106,6 +106,8 @@ class _Budget:
     rate: float  # refill per second
     measured: bool = False  # rate was read from a -reset header (else limit/60)
     used_since: float = 0.0
+    deficit_sum: float = 0.0  # sums of (limit - remaining) and of the seconds to reset over observations:
+    reset_sum: float = 0.0  # their ratio is the refill rate, robust to resets a few ms away
 
     def available(self, now: float) -> float:
         refill = (now - self.observed_at) * self.rate
@@ -199,12 +201,15 @@ class AdaptiveLimiter:
         min_window: the window never goes below this.
         max_rps / max_itpm / max_otpm: hard client-side caps (None: none).
         overload_alpha: weight of each outcome in the recent share of 529s.
+        probe: start with one request in flight until the first answer (or its headers) arrives, so the
+            first wave does not overdraw a budget nobody has seen yet (costs one round trip).
         clock: monotonic clock (tests may pass their own).
     """
 
     def __init__(self, ceiling: int, *, adaptive: bool = True, decrease: float = 0.5, min_window: float = 1.0,
                  max_rps: float | None = None, max_itpm: float | None = None, max_otpm: float | None = None,
-                 overload_alpha: float = 1 / 32, clock: Callable[[], float] = time.monotonic) -> None:
+                 overload_alpha: float = 1 / 32, probe: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if ceiling < 1:
             raise ValueError("concurrency must be at least 1")
         for name, v in (("max_rps", max_rps), ("max_itpm", max_itpm), ("max_otpm", max_otpm)):
@@ -234,6 +239,7 @@ class AdaptiveLimiter:
         self._recent: collections.deque[float] = collections.deque()  # start times, for the effective rate
         self._limit_reason = ""
         self._limit_at = -1e18
+        self._probing = probe  # one request in flight until the first answer says what budget there is
         self.stats = LimiterStats(window=self.window, ceiling=ceiling, min_window=self.window)
 
     # ---------------------------------------------------------------- the window
@@ -246,7 +252,7 @@ class AdaptiveLimiter:
         return max(self.min_window, min(self.window, by_overload))
 
     def _slots(self) -> int:
-        return max(1, int(self.effective_window))
+        return 1 if self._probing else max(1, int(self.effective_window))
 
     # ---------------------------------------------------------------- acquire / release
     def _time_block(self, now: float, cost: TokenCost) -> tuple[float, str, str]:
@@ -328,6 +334,7 @@ class AdaptiveLimiter:
         reservation; a successful one keeps both estimates.
         """
         self.inflight -= 1
+        self._probing = False
         now = self._clock()
         opened = self._open.pop(started, None)
         cost = opened[0] if opened else TokenCost()
@@ -426,6 +433,9 @@ class AdaptiveLimiter:
         snapshot is taken to include everything sent so far.
         """
         now = self._clock() if now is None else now
+        if self._probing:
+            self._probing = False
+            self._wake()
         unseen: tuple[int, int, int] | None = None
         for dim in _DIMENSIONS:
             lim = headers.get(f"anthropic-ratelimit-{dim}-limit")
@@ -442,20 +452,24 @@ class AdaptiveLimiter:
             same = old is not None and old.limit == limit
             rate = old.rate if old is not None and same else limit / 60.0
             measured = bool(old and same and old.measured)
+            dsum, rsum = (old.deficit_sum, old.reset_sum) if old is not None and same else (0.0, 0.0)
             stamp = headers.get(f"anthropic-ratelimit-{dim}-reset")
             reset_in = _seconds_until(stamp)
             # a whole-second stamp is too coarse to time a reset less than a couple of seconds away
             min_reset = 0.001 if stamp and "." in stamp else 2.0
             if reset_in is not None and reset_in > min_reset and limit - remaining >= 1:
-                # the bucket is full again at reset: its refill rate is what is missing over the time left
-                new = (limit - remaining) / reset_in
-                rate = (rate + new) / 2 if measured else new
+                # the bucket is full again at reset: its refill rate is what is missing over the time left.
+                # ``remaining`` is a whole number rounded down (the level is half a unit more on average);
+                # a ratio of decayed sums keeps one reset a few ms away from swinging the rate
+                dsum = dsum * 0.9 + (limit - remaining - 0.5)
+                rsum = rsum * 0.9 + reset_in
+                rate = dsum / rsum
                 measured = True
             if unseen is None:
                 unseen = self._started_after(sent_at)
             used = unseen[0] if dim == "requests" else unseen[2] if dim == "output-tokens" else unseen[1]
             self._budgets[dim] = _Budget(limit=limit, remaining=remaining, observed_at=now, rate=rate,
-                                         measured=measured, used_since=used)
+                                         measured=measured, used_since=used, deficit_sum=dsum, reset_sum=rsum)
 
     def _started_after(self, sent_at: float | None) -> tuple[int, int, int]:
         """(requests, input tokens, output tokens) started after ``sent_at`` (none when it is None)."""
