@@ -709,8 +709,8 @@ class AnthropicBackend:
             self._stats.retries += 1
             if failure.retry_after is not None:
                 delay = min(failure.retry_after, self.retry_after_cap_s)
-            else:
-                delay = min(self._backoff(attempts), self.retry_after_cap_s)
+            else:  # backoff in proportion to how often the server has been failing lately
+                delay = min(self._backoff(attempts) * self.limiter.backoff_scale(), self.retry_after_cap_s)
             log.debug("retrying in %.2fs after %s", delay, failure.head)
             await asyncio.sleep(delay)
 

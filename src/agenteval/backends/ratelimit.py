@@ -56,6 +56,7 @@ _DIMENSIONS = ("requests", "input-tokens", "output-tokens", "tokens")
 _MAX_STARTS = 100_000  # start times kept to count requests a header snapshot may not include
 _MIRROR_FRESH_S = 30.0  # a mirror older than this does not decide what a header-less 429 means
 _RATE_WINDOW_S = 10.0  # the effective rate is measured over this many seconds
+_JITTER_S = 0.025  # the mirror keeps this many seconds of refill in hand (see _Budget.wait_for)
 TOKEN_WINDOW_S = 60.0  # max_itpm / max_otpm hold over any window of this length
 
 
@@ -114,7 +115,9 @@ class _Budget:
         return min(self.limit, self.remaining + refill) - self.used_since
 
     def wait_for(self, need: float, now: float) -> float:
-        short = min(need, self.limit) - self.available(now)
+        # plus a margin of what refills in _JITTER_S: requests sent a few ms apart may reach the server
+        # closer together. A constant margin costs no throughput: the bucket is just never drained to zero
+        short = min(need + self.rate * _JITTER_S, self.limit) - self.available(now)
         return 0.0 if short <= 0 else short / self.rate
 
 
@@ -230,6 +233,7 @@ class AdaptiveLimiter:
         self._last_cut = -1e18
         self._pause_until = 0.0
         self._overload = 0.0
+        self._failing = 0.0  # recent share of answers that failed (529, 5xx, garbage, timeouts)
         self._budgets: dict[str, _Budget] = {}
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         # (start time, input tokens, output tokens) of the starts since the oldest request still in flight,
@@ -250,6 +254,12 @@ class AdaptiveLimiter:
             return float(self.ceiling)
         by_overload = self.ceiling * (1.0 - self._overload)
         return max(self.min_window, min(self.window, by_overload))
+
+    def backoff_scale(self) -> float:
+        """How much of the full exponential backoff a retry after a server failure (529, 5xx, garbage)
+        waits: in proportion to the recent share of failed answers (twice it, between 0.1 and 1). Isolated
+        failures are retried soon; a server failing half its answers or more gets the whole backoff."""
+        return min(1.0, max(0.1, 2.0 * self._failing))
 
     def _slots(self) -> int:
         return 1 if self._probing else max(1, int(self.effective_window))
@@ -353,6 +363,8 @@ class AdaptiveLimiter:
         if outcome in ("ok", "overloaded"):
             self._overload += self.overload_alpha * (float(overloaded) - self._overload)
             self.stats.overload_share = self._overload
+        if outcome != "rate_limited":  # 429s are the budget's business, not the server's health
+            self._failing += self.overload_alpha * (float(outcome != "ok") - self._failing)
         if outcome == "ok":
             if self.adaptive and self.window < self.ceiling:
                 self.window = min(float(self.ceiling), self.window + 1.0 / self.window)
@@ -457,7 +469,8 @@ class AdaptiveLimiter:
             reset_in = _seconds_until(stamp)
             # a whole-second stamp is too coarse to time a reset less than a couple of seconds away
             min_reset = 0.001 if stamp and "." in stamp else 2.0
-            if reset_in is not None and reset_in > min_reset and limit - remaining >= 1:
+            # a deficit of a unit or two is mostly rounding: it says little about the rate
+            if reset_in is not None and reset_in > min_reset and limit - remaining >= max(2.0, 0.05 * limit):
                 # the bucket is full again at reset: its refill rate is what is missing over the time left.
                 # ``remaining`` is a whole number rounded down (the level is half a unit more on average);
                 # a ratio of decayed sums keeps one reset a few ms away from swinging the rate
@@ -490,8 +503,8 @@ def _per(rate: float, dim: str) -> str:
 
 
 def _spent_in(headers: Mapping[str, str], cost: TokenCost) -> tuple[bool, float | None] | None:
-    """From a 429's own headers: (whether a budget the request needs is spent, seconds to that budget's
-    reset); None when the headers say nothing about any budget."""
+    """From a 429's own headers: (whether a budget the request needs is spent, seconds until the headers'
+    reset gives it back); None when the headers say nothing about any budget."""
     seen = False
     resets: list[float] = []
     for dim, need in (("requests", 1), ("input-tokens", cost.input), ("tokens", cost.input),
@@ -504,9 +517,12 @@ def _spent_in(headers: Mapping[str, str], cost: TokenCost) -> tuple[bool, float 
         except ValueError:
             continue
         seen = True
-        if remaining < min(max(need, 1), limit):
+        want = min(max(need, 1), limit)
+        if remaining < want:
             r = _seconds_until(headers.get(f"anthropic-ratelimit-{dim}-reset"))
-            resets.append(max(0.0, r) if r is not None else 0.0)
+            # the bucket is full at reset and refills evenly until then: the request's share is back after
+            # the part of that time its shortfall takes
+            resets.append(max(0.0, r) * (want - remaining) / (limit - remaining) if r is not None else 0.0)
     if not seen:
         return None
     if not resets:

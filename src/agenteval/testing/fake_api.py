@@ -915,6 +915,8 @@ class FakeAnthropicAPI:
             rest = latency - ttfb
             if rest > 0:
                 await asyncio.sleep(rest)
+                if self._buckets:  # the headers say what the buckets hold when they are sent
+                    rl = self._ratelimit_headers(time.monotonic())
             await self._send_json(writer, 200, self._message_obj(req, text, stop, usage), rl)
             return
         self.counters.streamed += 1
