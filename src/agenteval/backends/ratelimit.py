@@ -117,7 +117,8 @@ class _Budget:
     def wait_for(self, need: float, now: float) -> float:
         # plus a margin of what refills in _JITTER_S: requests sent a few ms apart may reach the server
         # closer together. A constant margin costs no throughput: the bucket is just never drained to zero
-        short = min(need + self.rate * _JITTER_S, self.limit) - self.available(now)
+        margin = self.rate * _JITTER_S if self.measured else 0.0  # (a measured refill rate: timing matters)
+        short = min(need + margin, self.limit) - self.available(now)
         return 0.0 if short <= 0 else short / self.rate
 
 
