@@ -258,9 +258,9 @@ class AdaptiveLimiter:
 
     def backoff_scale(self) -> float:
         """How much of the full exponential backoff a retry after a server failure (529, 5xx, garbage)
-        waits: in proportion to the recent share of failed answers (twice it, between 0.1 and 1). Isolated
-        failures are retried soon; a server failing half its answers or more gets the whole backoff."""
-        return min(1.0, max(0.1, 2.0 * self._failing))
+        waits: in proportion to the recent share of failed answers (at least 5 %). Isolated failures are
+        retried soon; a server failing every answer gets the whole backoff."""
+        return min(1.0, max(0.05, self._failing))
 
     def _slots(self) -> int:
         return 1 if self._probing else max(1, int(self.effective_window))

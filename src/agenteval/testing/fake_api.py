@@ -318,8 +318,9 @@ class _Bucket:
         self.t = time.monotonic()
 
     def _refill(self, now: float) -> None:
-        self.level = min(self.limit, self.level + (now - self.t) * self.limit / self.period)
-        self.t = now
+        if now > self.t:  # (a bucket made after the request's arrival time: no refill before it existed)
+            self.level = min(self.limit, self.level + (now - self.t) * self.limit / self.period)
+            self.t = now
 
     def wait_for(self, n: float, now: float) -> float:
         """Seconds until ``n`` is available (0 if now)."""
