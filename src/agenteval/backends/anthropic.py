@@ -9,10 +9,12 @@ Design notes
   ``max_retries`` times; it waits ``retry-after-ms`` / ``retry-after`` when given, capped at
   ``retry_after_cap_s`` (60 s), else exponential backoff with jitter. Other 4xx and spend-limit 429s
   (``error.details.error_code`` ``*_spend_limit_reached``) are reported at once, in one line.
-* **Concurrency** is an AIMD window under the ``concurrency`` ceiling that shrinks on 429/529, grows back
-  on success and waits before starts the ``anthropic-ratelimit-*`` headers say would be refused
-  (:class:`~agenteval.backends.ratelimit.AdaptiveLimiter`). Requests are spread over several HTTP clients
-  of at most 32 connections each, because the HTTP pool's cost per request grows with its size.
+* **Pacing** follows the ``anthropic-ratelimit-*`` headers of every answer: starts wait when a mirrored
+  budget (requests, uncached input tokens, output tokens) would be overdrawn; a 429 with budget left is
+  retried alone after its ``retry-after``, a 429 with a budget spent pauses new starts until its reset;
+  529s shrink the window in proportion to their recent share; ``max_rps``/``max_itpm``/``max_otpm`` are
+  hard client caps (:class:`~agenteval.backends.ratelimit.AdaptiveLimiter`). Requests are spread over
+  several HTTP clients of at most 32 connections each, because the HTTP pool's cost per request grows with its size.
 * **Prompt caching**: :class:`LLMRequest` marks the card body ``cache_control``. Requests that share
   that prefix pass a :class:`~agenteval.backends.ratelimit.PrefixGate`: the first (the primer) goes
   alone, *streamed*, so the others are released as soon as its ``message_start`` arrives (when the real
@@ -49,7 +51,14 @@ from pydantic import BaseModel, Field
 
 from agenteval.backends.base import BackendResult, Usage
 from agenteval.backends.pricing import PricingTable, estimate_tokens, load_pricing, resolve_model
-from agenteval.backends.ratelimit import AdaptiveLimiter, GateTicket, Outcome, PrefixGate, parse_retry_after
+from agenteval.backends.ratelimit import (
+    AdaptiveLimiter,
+    GateTicket,
+    Outcome,
+    PrefixGate,
+    TokenCost,
+    parse_retry_after,
+)
 from agenteval.backends.response_cache import (
     CachedResponse,
     ResponseCache,
@@ -179,6 +188,9 @@ class BackendStats(BaseModel):
     max_inflight: int = 0
     throttled_s: float = 0.0
     paused_s: float = 0.0
+    capped_s: float = 0.0
+    transient_429: int = 0
+    budget_429: int = 0
 
     def cache_summary(self) -> str:
         """One line: prompt-cache writes, reads and the saving."""
@@ -339,6 +351,7 @@ class _Prepared:
     timeout_s: float
     est_tokens: int
     prefix: tuple[str, str] | None
+    prefix_tokens: int = 0  # estimated tokens of the cacheable prefix (read from the cache once warm)
 
     def request_hash(self, epoch: int | None) -> str:
         """Exactly :meth:`LLMRequest.request_hash` of the resolved request."""
@@ -397,6 +410,8 @@ class AnthropicBackend:
         cache_aware: gate requests by cacheable prefix (see :class:`PrefixGate`).
         stream_primer: stream the primer so the gate opens at ``message_start``.
         adaptive: False keeps the window at ``concurrency`` (headers still throttle).
+        max_rps / max_itpm / max_otpm: hard caps on requests per second and on (uncached) input and output
+            tokens per minute that the backend never exceeds, whatever budget the server reports.
         pricing: a pricing table (default: the packaged one).
         http_transport: ``httpx`` (default, or ``$AGENTEVAL_HTTP_TRANSPORT``), ``aiohttp`` or ``auto``: the
             SDK's HTTP client; ``auto`` takes the SDK's aiohttp transport when aiohttp is installed.
@@ -428,6 +443,9 @@ class AnthropicBackend:
         prime_timeout_s: float = 120.0,
         pricing: PricingTable | None = None,
         http_transport: str | None = None,
+        max_rps: float | None = None,
+        max_itpm: float | None = None,
+        max_otpm: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -449,7 +467,8 @@ class AnthropicBackend:
         self.cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.response_cache: ResponseCache | None = (
             ResponseCache(self.cache_root / endpoint_namespace(self.base_url)) if use_cache else None)
-        self.limiter = AdaptiveLimiter(concurrency, adaptive=adaptive)
+        self.limiter = AdaptiveLimiter(concurrency, adaptive=adaptive, max_rps=max_rps, max_itpm=max_itpm,
+                                       max_otpm=max_otpm, probe=True)
         self.gate = PrefixGate(prime_timeout_s=prime_timeout_s)
         self._stats = BackendStats()
         self._clients: list[AsyncAnthropic] = []
@@ -473,6 +492,9 @@ class AnthropicBackend:
             "api_key_set": bool(self._api_key),
             "concurrency": self.concurrency,
             "adaptive_concurrency": self.limiter.adaptive,
+            "max_rps": self.limiter.max_rps,
+            "max_itpm": self.limiter.max_itpm,
+            "max_otpm": self.limiter.max_otpm,
             "max_retries": self.max_retries,
             "timeout_s": self.timeout_s,
             "retry_after_cap_s": self.retry_after_cap_s,
@@ -502,9 +524,14 @@ class AnthropicBackend:
         s = self._stats.model_copy()
         ls = self.limiter.stats
         s.window, s.min_window, s.max_inflight = ls.window, ls.min_window, ls.max_inflight
-        s.throttled_s, s.paused_s = ls.throttled_s, ls.paused_s
+        s.throttled_s, s.paused_s, s.capped_s = ls.throttled_s, ls.paused_s, ls.capped_s
+        s.transient_429, s.budget_429 = ls.transient_429, ls.budget_429
         s.prefixes, s.primers = self.gate.prefixes, self.gate.primers
         return s
+
+    def pacing_status(self) -> dict[str, Any]:
+        """For the progress line: effective start rate (requests/s), the limiting budget, in flight."""
+        return self.limiter.status()
 
     # ---------------------------------------------------------------- clients
     def prepare(self) -> None:
@@ -573,7 +600,8 @@ class AnthropicBackend:
         prefix = (req.model, req.prefix_hash()) if self.cache_aware and any(b.cache for b in req.system) else None
         p = _Prepared(source=request, req=req, kwargs=kwargs, canon=canon,
                       splice=all(k > "__epoch__" for k in kwargs), timeout_s=self._timeout_for(req),
-                      est_tokens=estimate_tokens(_request_text(req)), prefix=prefix)
+                      est_tokens=estimate_tokens(_request_text(req)), prefix=prefix,
+                      prefix_tokens=estimate_tokens(_prefix_text(req)) if prefix else 0)
         if len(self._prepared) >= _PREPARED_MAX:
             self._prepared.clear()
         self._prepared[id(request)] = p
@@ -638,21 +666,30 @@ class AnthropicBackend:
             attempts += 1
             self._stats.api_requests += 1
             stream = ticket.primer and self.stream_primer and not ticket.done
-            started = await self.limiter.acquire(est_tokens)
+            # what the API counts (see ratelimit.TokenCost): cache reads are not input tokens for the limit,
+            # so once the prefix is warm (not the primer) its share is left out; output is reserved at
+            # max_tokens until the answer says how many were produced
+            warm = prep.prefix is not None and not (ticket.primer and not ticket.done)
+            cost = TokenCost(input=max(1, est_tokens - (prep.prefix_tokens if warm else 0)), output=req.max_tokens)
+            started = await self.limiter.acquire(cost)
             outcome: Outcome = "error"
             failure: _Failure | None = None
             headers: Mapping[str, str] | None = None
+            used: TokenCost | None = None
             try:
                 with self._client() as client:
-                    msg, headers = await self._call_once(client, kwargs, timeout_s, ticket, stream)
+                    msg, headers = await self._call_once(client, kwargs, timeout_s, ticket, stream, started)
                 outcome = "ok"
+                with contextlib.suppress(Exception):
+                    u = _usage_of(msg.usage)
+                    used = TokenCost(input=u.input_tokens + u.cache_creation_input_tokens, output=u.output_tokens)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 failure = classify_exception(e, timeout_s=timeout_s)
                 outcome, headers = failure.limiter, failure.headers
             finally:
-                self.limiter.release(started, outcome, headers=headers,
+                self.limiter.release(started, outcome, headers=headers, used=used,
                                      retry_after=min(failure.retry_after, self.retry_after_cap_s)
                                      if failure and failure.retry_after else None)
             if failure is None:
@@ -672,19 +709,22 @@ class AnthropicBackend:
             self._stats.retries += 1
             if failure.retry_after is not None:
                 delay = min(failure.retry_after, self.retry_after_cap_s)
-            else:
-                delay = min(self._backoff(attempts), self.retry_after_cap_s)
+            else:  # backoff in proportion to how often the server has been failing lately
+                delay = min(self._backoff(attempts) * self.limiter.backoff_scale(), self.retry_after_cap_s)
             log.debug("retrying in %.2fs after %s", delay, failure.head)
             await asyncio.sleep(delay)
 
     async def _call_once(self, client: AsyncAnthropic, kwargs: dict[str, Any], timeout_s: float,
-                         ticket: GateTicket, stream: bool) -> tuple[Any, Mapping[str, str]]:
+                         ticket: GateTicket, stream: bool, started: float | None = None
+                         ) -> tuple[Any, Mapping[str, str]]:
         import httpx2
 
         timeout = httpx2.Timeout(timeout_s, connect=self.connect_timeout_s)
         if stream:
             raw = await client.messages.with_raw_response.create(**kwargs, stream=True, timeout=timeout)
             headers = dict(raw.headers.items())
+            if started is not None:  # the budget is known now: before the stream ends and the gate opens
+                self.limiter.observe_headers(headers, sent_at=started)
             msg = await self._read_stream(await raw.parse(), ticket)
         else:
             raw = await client.messages.with_raw_response.create(**kwargs, timeout=timeout)

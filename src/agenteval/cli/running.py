@@ -40,6 +40,12 @@ def run(
     judge: JudgeOpt = None,
     judgements: JudgementsOpt = None,
     no_judge: NoJudgeOpt = False,
+    max_rps: Annotated[float | None, typer.Option(
+        "--max-rps", help="anthropic: never more than this many requests per second")] = None,
+    max_itpm: Annotated[float | None, typer.Option(
+        "--max-itpm", help="anthropic: never more than this many (uncached) input tokens per minute")] = None,
+    max_otpm: Annotated[float | None, typer.Option(
+        "--max-otpm", help="anthropic: never more than this many output tokens per minute")] = None,
 ) -> None:
     """Run the matrix scenario × mode × role × epoch and score it. Last stdout line: the run directory."""
     from agenteval.plan.matrix import build_plan, parse_list
@@ -77,6 +83,7 @@ def run(
         strict_card=strict or cfg.strict_card,
         scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None,
     )
+    _set_budget(settings, max_rps, max_itpm, max_otpm)
     js = judge_settings(cfg, judge, judgements, no_judge)  # live judge without a key: exit 2 before any work
     if js is not None:
         settings.judge = js.judge
@@ -113,6 +120,14 @@ def run(
         plan_builder=plan_builder)
     _print_summary(rd, summary)
     raise typer.Exit(code)
+
+
+def _set_budget(settings: Any, max_rps: float | None, max_itpm: float | None, max_otpm: float | None) -> None:
+    """``--max-rps`` / ``--max-itpm`` / ``--max-otpm`` into the settings (exit 2 unless > 0)."""
+    for flag, value in (("--max-rps", max_rps), ("--max-itpm", max_itpm), ("--max-otpm", max_otpm)):
+        if value is not None and not 0 < value < float("inf"):
+            _fail(f"{flag} must be a number greater than 0")
+    settings.max_rps, settings.max_itpm, settings.max_otpm = max_rps, max_itpm, max_otpm
 
 
 def _resolve_model(model: str | None, card_path: str, cfg: Any) -> str:
@@ -180,6 +195,12 @@ def record(
     judge: Annotated[str | None, typer.Option(
         "--judge", help="live: also record the Never-rule judge's verdicts from this MODEL into the "
                         "judgements folder (replayed by --judge replay)")] = None,
+    max_rps: Annotated[float | None, typer.Option(
+        "--max-rps", help="live: never more than this many requests per second")] = None,
+    max_itpm: Annotated[float | None, typer.Option(
+        "--max-itpm", help="live: never more than this many (uncached) input tokens per minute")] = None,
+    max_otpm: Annotated[float | None, typer.Option(
+        "--max-otpm", help="live: never more than this many output tokens per minute")] = None,
 ) -> None:
     """Refresh golden/recordings: run live against the API (default), or import authored answers."""
     from agenteval.inputs.card import load_card
@@ -208,6 +229,7 @@ def record(
         concurrency=concurrency or cfg.concurrency, scenarios=parse_list(scenarios), modes=parse_list(modes),
         roles=parse_list(roles), max_tokens=cfg.max_tokens, temperature=cfg.temperature, report=False,
         strict_card=cfg.strict_card)
+    _set_budget(settings, max_rps, max_itpm, max_otpm)
     js = judge_settings(cfg, judge, None) if judge else None  # a live judge model: checked before any request
     if js is not None:
         if js.replay:

@@ -70,6 +70,9 @@ class RunSettings(BaseModel):
     judgements: str | None = None  # recorded verdicts folder (default golden/judgements)
     never_policy: str | None = None  # the judge's violation policy (default: generated from the card)
     record_judgements: str | None = None  # live judge: also record its verdicts here
+    max_rps: float | None = Field(default=None, gt=0)  # live: hard cap on requests per second
+    max_itpm: float | None = Field(default=None, gt=0)  # live: hard cap on uncached input tokens per minute
+    max_otpm: float | None = Field(default=None, gt=0)  # live: hard cap on output tokens per minute
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -96,6 +99,9 @@ def make_backend(settings: RunSettings) -> Backend:
             concurrency=settings.concurrency,
             cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
             use_cache=settings.use_cache,
+            max_rps=settings.max_rps,
+            max_itpm=settings.max_itpm,
+            max_otpm=settings.max_otpm,
             **backend_env(),
         )
     raise UsageError(f"--backend: unknown backend '{settings.backend}' (replay|anthropic)")
@@ -143,10 +149,17 @@ def _record(item: PlanItem, res: BackendResult, prompt_hash: str, started: str) 
 
 
 class _Progress:
-    """Progress on stderr: a rich bar on a terminal, sparse plain lines otherwise."""
+    """Progress on stderr: a rich bar on a terminal, sparse plain lines otherwise.
 
-    def __init__(self, total: int, label: str) -> None:
+    With a live backend (``pacing``: its ``pacing_status``) the line also shows the effective request rate,
+    the budget that limits it (a server budget from the rate-limit headers, a ``--max-*`` cap, the
+    concurrency window, a 429 pause, or none) and the ETA at the current pace.
+    """
+
+    def __init__(self, total: int, label: str, pacing: Callable[[], dict[str, Any]] | None = None) -> None:
         self.total = total
+        self.pacing = pacing
+        self._t0 = time.monotonic()
         self.done = 0
         self.errors = 0
         self.cost = 0.0
@@ -169,6 +182,8 @@ class _Progress:
         self.errors += rec.status == "error"
         self.cost += rec.cost_usd or 0.0
         extra = f"errors {self.errors}  ${self.cost:.4f}"
+        if self.pacing is not None:
+            extra += "  " + self.pace_text()
         if self._bar is not None:
             self._bar.update(self._task, advance=1, extra=extra)
         else:
@@ -176,6 +191,18 @@ class _Progress:
             if self.done == self.total or now - self._last_plain > 5:
                 self._last_plain = now
                 print(f"{self.label}: {self.done}/{self.total}  {extra}", file=sys.stderr, flush=True)
+
+    def pace_text(self) -> str:
+        """``38.2 req/s  limit: server requests 40/s  ETA 12 s`` (from the backend's pacing status)."""
+        try:
+            st = self.pacing() if self.pacing is not None else {}
+        except Exception:  # progress must never fail a run
+            st = {}
+        elapsed = time.monotonic() - self._t0
+        left = self.total - self.done
+        eta = left * elapsed / self.done if self.done else float("nan")
+        eta_s = "--" if eta != eta else f"{eta:.0f} s" if eta < 120 else f"{eta / 60:.1f} min"
+        return f"{float(st.get('rate', 0.0)):.1f} req/s  limit: {st.get('limiting', 'none')}  ETA {eta_s}"
 
     def close(self) -> None:
         if self._bar is not None:
@@ -284,7 +311,8 @@ def _install_sigterm() -> Any:
 def _run_items(rd: RunDir, ctx: RunContext, items: Sequence[PlanItem], backend: Backend,
                manifest: RunManifest, label: str) -> None:
     journal = rd.journal()
-    progress = _Progress(len(items), label)
+    pacing = getattr(backend, "pacing_status", None)
+    progress = _Progress(len(items), label, pacing if callable(pacing) else None)
 
     def on_record(rec: TranscriptRecord) -> None:
         journal.append(rec)

@@ -24,9 +24,17 @@ Behaviour, all set through :class:`FakeAPIConfig`:
 * **Faults** by rate (``fault_429``, ``fault_529``, ``fault_500``, ``fault_hang``, ``fault_garbage``,
   ``fault_spend_limit``) or scripted for the next requests (:meth:`FakeAnthropicAPI.script`). Faults hit
   ``POST /v1/messages`` only.
-* **Rate limits**: token buckets per minute (``rpm_limit``, ``itpm_limit``, ``otpm_limit``; per
-  ``ratelimit_period_s`` seconds in fast tests) that emit the ``anthropic-ratelimit-*`` headers and
-  answer 429 with ``retry-after`` when empty (cache reads do not count against ``itpm``);
+* **Rate limits** (the budget-enforcing mode): token buckets per minute (``rpm_limit``, ``itpm_limit``,
+  ``otpm_limit``; per ``ratelimit_period_s`` seconds, e.g. ``rpm_limit=40, ratelimit_period_s=1`` for 40
+  requests per second: ``--rps 40`` on the command line) that refill continuously, as the API's do. With
+  any bucket set, every ``POST /v1/messages`` is first checked against the budget: over it, 429 with
+  ``retry-after`` (the seconds until the request would fit); within it, the request is *admitted*
+  (counted in ``FakeCounters.admitted``) and takes its share, and only then may a random or scripted
+  fault hit it. Every answer, faults included (``ratelimit_headers_on_faults``), carries the
+  ``anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining,reset}`` headers.
+  Counted like the API (https://docs.anthropic.com/en/api/rate-limits): input tokens are the uncached
+  ones (cache reads do not count against ``itpm``), and output tokens are reserved at ``max_tokens``
+  when a request is admitted and corrected to the tokens produced when it ends (a fault refunds them).
   ``concurrency_limit`` answers 429 to requests beyond that many in flight (a "429 storm" on demand).
 * **Prompt caching**: a prefix ending at a ``cache_control`` block is billed as
   ``cache_read_input_tokens`` when it was seen within its TTL (5 min, or 1 h for ``ttl: "1h"``; hits
@@ -225,6 +233,7 @@ class FakeAPIConfig:
     itpm_limit: int | None = None
     otpm_limit: int | None = None
     ratelimit_period_s: float = 60.0  # the buckets hold rpm/itpm/otpm per this many seconds
+    ratelimit_headers_on_faults: bool = True  # injected faults carry the rate-limit headers too
     cache_ttl_s: float = 300.0
     cache_ttl_1h_s: float = 3600.0
     min_cache_tokens: int = 0
@@ -261,6 +270,10 @@ class FakeCounters:
     status: collections.Counter[int] = field(default_factory=collections.Counter)
     faults: collections.Counter[str] = field(default_factory=collections.Counter)
     rate_limited: int = 0
+    admitted: int = 0  # requests that passed the budget check (budget mode) and took their share
+    over_budget: int = 0  # 429s because a budget was spent (budget mode)
+    first_at: float = 0.0  # time.monotonic() of the first POST /v1/messages since the last reset
+    last_at: float = 0.0  # ... and of the end of the latest answer to one
     cache_writes: int = 0
     cache_reads: int = 0
     cache_creation_tokens: int = 0
@@ -305,8 +318,9 @@ class _Bucket:
         self.t = time.monotonic()
 
     def _refill(self, now: float) -> None:
-        self.level = min(self.limit, self.level + (now - self.t) * self.limit / self.period)
-        self.t = now
+        if now > self.t:  # (a bucket made after the request's arrival time: no refill before it existed)
+            self.level = min(self.limit, self.level + (now - self.t) * self.limit / self.period)
+            self.t = now
 
     def wait_for(self, n: float, now: float) -> float:
         """Seconds until ``n`` is available (0 if now)."""
@@ -316,7 +330,7 @@ class _Bucket:
 
     def take(self, n: float, now: float) -> None:
         self._refill(now)
-        self.level -= n
+        self.level = min(float(self.limit), self.level - n)  # n < 0 gives back (never beyond full)
 
     def headers(self, name: str, now: float) -> dict[str, str]:
         self._refill(now)
@@ -730,6 +744,12 @@ class FakeAnthropicAPI:
             out.update(it)
         return out
 
+    def _reserved(self, req: Mapping[str, Any]) -> int:
+        """Output tokens a request reserves when admitted: its ``max_tokens`` (capped at the bucket)."""
+        b = self._buckets.get("output-tokens")
+        n = int(req.get("max_tokens") or 1)
+        return min(n, b.limit) if b is not None else n
+
     def _sync_buckets(self) -> None:
         c = self.config
         for name, limit in (("requests", c.rpm_limit), ("input-tokens", c.itpm_limit),
@@ -767,6 +787,8 @@ class FakeAnthropicAPI:
                         writer: asyncio.StreamWriter) -> bool:
         c = self.config
         self.counters.messages += 1
+        if not self.counters.first_at:
+            self.counters.first_at = time.monotonic()
         self.counters.inflight += 1
         self.counters.max_inflight = max(self.counters.max_inflight, self.counters.inflight)
         t0 = time.monotonic()
@@ -779,7 +801,9 @@ class FakeAnthropicAPI:
             if c.reject_forced_tool_choice and isinstance(tc, dict) and tc.get("type") in ("tool", "any"):
                 raise _HTTPError(400, "invalid_request_error", "tool_choice: forcing tool use is not supported "
                                  "with this model; use output_config.format for structured outputs")
-            fault = self._pick_fault()
+            self._sync_buckets()
+            budget = bool(self._buckets)
+            fault = None if budget else self._pick_fault()
             if fault is not None:
                 self.counters.faults[fault] += 1
                 status = await self._fault(fault, reader, writer)
@@ -792,27 +816,38 @@ class FakeAnthropicAPI:
                                        f"({c.concurrency_limit}).",
                                        self._retry_after_headers(c.retry_after_s or 0.05))
                 return True
-            self._sync_buckets()
             acc = self._accounting(req)
-            if self._buckets:
+            if budget:
                 wait = 0.0
                 if "requests" in self._buckets:
                     wait = max(wait, self._buckets["requests"].wait_for(1, t0))
                 if "input-tokens" in self._buckets:
                     wait = max(wait, self._buckets["input-tokens"].wait_for(acc.total - acc.read, t0))
                 if "output-tokens" in self._buckets:
-                    wait = max(wait, self._buckets["output-tokens"].wait_for(1, t0))
+                    wait = max(wait, self._buckets["output-tokens"].wait_for(self._reserved(req), t0))
                 if wait > 0:
                     self.counters.rate_limited += 1
+                    self.counters.over_budget += 1
                     status = 429
                     hdrs = {**self._ratelimit_headers(t0), **self._retry_after_headers(wait)}
                     await self._send_error(writer, 429, "rate_limit_error",
                                            "This request would exceed your organization's rate limit.", hdrs)
                     return True
+                self.counters.admitted += 1
                 if "requests" in self._buckets:
                     self._buckets["requests"].take(1, t0)
                 if "input-tokens" in self._buckets:
                     self._buckets["input-tokens"].take(acc.total - acc.read, t0)
+                if "output-tokens" in self._buckets:
+                    self._buckets["output-tokens"].take(self._reserved(req), t0)
+                fault = self._pick_fault()
+                if fault is not None:
+                    self.counters.faults[fault] += 1
+                    if "output-tokens" in self._buckets:  # nothing was produced: the reservation comes back
+                        self._buckets["output-tokens"].take(-self._reserved(req), t0)
+                    rl = self._ratelimit_headers(t0) if c.ratelimit_headers_on_faults else None
+                    status = await self._fault(fault, reader, writer, rl)
+                    return fault != "hang"
             self._accepted_inflight += 1
             try:
                 await self._answer_message(req, acc, stream, writer, t0)
@@ -826,18 +861,21 @@ class FakeAnthropicAPI:
             return True
         finally:
             self.counters.inflight -= 1
+            self.counters.last_at = time.monotonic()
             try:
                 key = prompt_key(req)
             except Exception:
                 key = ""
             self.log.append(LogEntry(t=t0, status=status, fault=fault, key=key, stream=stream))
 
-    async def _fault(self, fault: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+    async def _fault(self, fault: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     rl: Mapping[str, str] | None = None) -> int:
         c = self.config
+        rl = rl or {}
         if fault == "429":
             await self._send_error(writer, 429, "rate_limit_error",
                                    "Number of request tokens has exceeded your per-minute rate limit.",
-                                   self._retry_after_headers(c.retry_after_s))
+                                   {**rl, **self._retry_after_headers(c.retry_after_s)})
             return 429
         if fault == "spend_limit":
             await self._send_error(writer, 429, "rate_limit_error",
@@ -845,14 +883,14 @@ class FakeAnthropicAPI:
                                    details={"error_code": "enforced_spend_limit_reached"})
             return 429
         if fault == "529":
-            await self._send_error(writer, 529, "overloaded_error", "Overloaded")
+            await self._send_error(writer, 529, "overloaded_error", "Overloaded", rl)
             return 529
         if fault == "500":
-            await self._send_error(writer, 500, "api_error", "Internal server error")
+            await self._send_error(writer, 500, "api_error", "Internal server error", rl)
             return 500
         if fault == "garbage":
             garbage = b'{"id": "msg_garbage", "type": "mess\x00<html>garbage'
-            await self._send(writer, 200, garbage, "application/json")
+            await self._send(writer, 200, garbage, "application/json", rl)
             return 200
         # hang: say nothing until the client gives up (EOF) or hang_s passes, then drop the connection
         with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
@@ -871,13 +909,15 @@ class FakeAnthropicAPI:
         out_tokens = max(1, count_tokens_text(text))
         usage = self._usage(acc, out_tokens)
         now = time.monotonic()
-        if "output-tokens" in self._buckets:
-            self._buckets["output-tokens"].take(out_tokens, now)
+        if "output-tokens" in self._buckets:  # the reservation (max_tokens) becomes what was produced
+            self._buckets["output-tokens"].take(out_tokens - self._reserved(req), now)
         rl = self._ratelimit_headers(now) if self._buckets else {}
         if not stream:
             rest = latency - ttfb
             if rest > 0:
                 await asyncio.sleep(rest)
+                if self._buckets:  # the headers say what the buckets hold when they are sent
+                    rl = self._ratelimit_headers(time.monotonic())
             await self._send_json(writer, 200, self._message_obj(req, text, stop, usage), rl)
             return
         self.counters.streamed += 1
@@ -1062,6 +1102,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--retry-after-integer", action="store_true")
     p.add_argument("--concurrency-limit", type=int)
     p.add_argument("--rpm", type=int)
+    p.add_argument("--rps", type=int, help="budget-enforcing mode: this many requests per second "
+                   "(= --rpm N --ratelimit-period 1)")
     p.add_argument("--itpm", type=int)
     p.add_argument("--otpm", type=int)
     p.add_argument("--ratelimit-period", type=float, default=60.0,
@@ -1081,7 +1123,8 @@ def config_from_args(ns: argparse.Namespace) -> FakeAPIConfig:
         fault_429=ns.fault_429, fault_529=ns.fault_529, fault_500=ns.fault_500, fault_hang=ns.fault_hang,
         fault_garbage=ns.fault_garbage, fault_spend_limit=ns.fault_spend_limit, retry_after_s=ns.retry_after,
         retry_after_integer=ns.retry_after_integer, concurrency_limit=ns.concurrency_limit,
-        rpm_limit=ns.rpm, itpm_limit=ns.itpm, otpm_limit=ns.otpm, ratelimit_period_s=ns.ratelimit_period,
+        rpm_limit=ns.rps or ns.rpm, itpm_limit=ns.itpm, otpm_limit=ns.otpm,
+        ratelimit_period_s=1.0 if ns.rps else ns.ratelimit_period,
         cache_ttl_s=ns.cache_ttl,
         min_cache_tokens=ns.min_cache_tokens, batch_duration_s=ns.batch_duration,
         batch_progressive=ns.batch_progressive, seed=ns.seed)
