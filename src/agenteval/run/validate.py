@@ -170,7 +170,7 @@ def validate_scorers(
         subjects.append(Subject(str(d["id"]), d.get("response") or "", ScoreContext(
             scenario_id=str(d.get("scenario_id") or ""), mode=str(d.get("mode") or card.default_mode),
             role=str(d.get("role") or card.default_role),
-            tool_mode=d.get("tool_mode") or (sc.tool_mode if sc else None)), sc))
+            tool_mode=d.get("tool_mode") or (sc.tool_mode if sc else None)), sc, d.get("task")))
     recs, jrep = score_responses(subjects, card, config, judge, quiet=True)
     report = ValidationReport(files=files, items=len(items), warnings=warnings)
     metrics: dict[str, CheckMetrics] = {}
