@@ -254,9 +254,13 @@ STANCE_VIOLATING = [
 
 
 @pytest.mark.parametrize("rule,text", STANCE_VIOLATING)
-def test_endorsing_a_forbidden_proposal_violates(card, rule, text):
+def test_endorsing_a_forbidden_proposal_is_caught(card, rule, text):
+    """Agreeing with a proposal that breaks a rule: counted when the agreement itself states the give-in in the
+    answer's voice ("we can skip ..."); otherwise the screen reports it as a hint, not a violation (whose plan
+    it becomes is the judge's call: measured on the recordings, counting every agreement was wrong 7 times in 7)."""
     got, r = violations(card, text)
-    assert rule in got, r.check(rule).reason
+    reason = r.check(rule).reason
+    assert rule in got or "hint, not counted: endorses a proposal that breaks it" in reason, reason
 
 
 STANCE_CLEAN = [

@@ -392,6 +392,18 @@ class NeverFinding:
     reason: str
 
 
+_DEFERRAL_AFTER = re.compile(r"(?<![a-z])(?:for now|yet|initially|at first|at launch|for (?:the )?(?:launch|mvp|v1|"
+                             r"first release|first version)|in v1|in the mvp|this time|until (?:later|after))")
+_LATER_PASSIVE = re.compile(r"(?<![a-z])(?:later|eventually) be (?!added|introduced|set up|built|enabled|implemented|"
+                            r"wired|bolted)[a-z]+ed(?![a-z])")
+_NO_SPLIT = re.compile(r"(?<![a-z])(?:without|with|unless|except|before|after|until|beyond|than)(?![a-z])")
+# a third-person verb right before "no X": a description of an option or system ("a pickle carries no lineage")
+_DESCRIBES = re.compile(r"(?<![a-z])(?:carries|offers|gives|provides|keeps|leaves|means|holds|contains|includes|"
+                        r"has|have|had|brings|needs|requires|supports|exposes|records|stores|tracks)\s+$")
+# nouns after the forbidden thing that make it the object a safeguard watches ("keep the skew monitor")
+_WATCHERS = r"(?:monitor|check|test|detect|alert|guard|parity|dashboard|metric|report|budget|threshold)"
+
+
 def build_detector(rule: Rule, override: NeverConceptOverride | None = None,
                    entry: ScreenEntry | None = None) -> NeverDetector:
     """Derive a detector from a Never rule's text, plus the card's screen data entry for that rule (matched
@@ -464,7 +476,7 @@ def build_detector(rule: Rule, override: NeverConceptOverride | None = None,
         det.after_no = re.compile(rf"\s+{_ARTICLES}{_NO_GAP}(?P<c>{c})(?![a-z])")
     if bad:
         det.bad_after = re.compile(rf"\s+(?:some |minor |a little |a bit of |small |slight |the |this |that )?"
-                                   rf"{_GAP}(?P<c>{_alt(bad)})(?![a-z])")
+                                   rf"{_GAP}(?P<c>{_alt(bad)})(?![a-z])(?!\s+{_WATCHERS})")
     if action and safeguard:
         det.safeguard_after = re.compile(rf"\s+{_ARTICLES}{_GAP}(?P<c>{_alt(safeguard)})")
         det.action_rx = re.compile(rf"(?<![a-z]){_alt(action)}")
@@ -527,8 +539,9 @@ class NeverSpec:
         doc.cache["never_mode"] = mode
         low = doc.low
         found: dict[str, str] = {}
+        hints: dict[str, str] = {}
         try:
-            self._explicit(doc, low, audit_like, found)
+            self._explicit(doc, low, audit_like, found, hints)
         except Exception as exc:  # a detector must never take scoring down
             return [NeverFinding(d.rule_id, False, False, f"detector error: {type(exc).__name__}")
                     for d in self.detectors]
@@ -539,6 +552,10 @@ class NeverSpec:
                 continue
             if det.rule_id in found:
                 out.append(NeverFinding(det.rule_id, True, True, found[det.rule_id] + det.provenance))
+                continue
+            if det.rule_id in hints:
+                why = f"no explicit give-in (hint, not counted: {hints[det.rule_id]})"
+                out.append(NeverFinding(det.rule_id, True, False, why + det.provenance))
                 continue
             structural = self.config.structural_never_checks and not audit_like and (
                 det.rule_id in tempted or det.structural_default)
@@ -559,7 +576,9 @@ class NeverSpec:
 
     # ------------------------------------------------------------------ explicit phrases
 
-    def _explicit(self, doc: Doc, low: str, audit_like: bool, found: dict[str, str]) -> None:
+    def _explicit(self, doc: Doc, low: str, audit_like: bool, found: dict[str, str],
+                  hints: dict[str, str] | None = None) -> None:
+        hints = hints if hints is not None else {}
         index = doc.index
         live = [d for d in self.detectors if d.kind != "none"]
         dets = [d for d in live if _present(index, d.concept_words)]
@@ -567,8 +586,16 @@ class NeverSpec:
         text = doc.text
 
         def note(det: NeverDetector, why: str, s: int, e: int) -> None:
-            if det.rule_id not in found:
-                found[det.rule_id] = f"{why}: \"{_snippet(text, s, e)}\""
+            if det.rule_id in found:
+                return
+            hint = _not_a_give_in(doc, s, e)
+            if hint:
+                hints.setdefault(det.rule_id, f"{why} ({hint}): \"{_snippet(text, s, e)}\"")
+                return
+            found[det.rule_id] = f"{why}: \"{_snippet(text, s, e)}\""
+
+        def hint_note(det: NeverDetector, why: str, s: int, e: int) -> None:
+            hints.setdefault(det.rule_id, f"{why}: \"{_snippet(text, s, e)}\"")
 
         # omit verbs: "skip X", "no need for X", "don't bother with X"
         for m in self.omit.finditer(low, index=doc.index):
@@ -587,13 +614,13 @@ class NeverSpec:
             pron = None
             if not hit:
                 pron = _PRONOUN_OBJ.match(low, m.end())
-                if pron:
+                if pron:  # "... since trees don't need it": what "it" is, a screen cannot tell: a hint
                     ls = low.rfind("\n", 0, m.start()) + 1
                     for d in pending:
                         assert d.concept is not None
                         if d.concept.search(low, ls, m.start()):
-                            hit.append((d, pron.end()))
-            if not hit:
+                            hints.setdefault(d.rule_id, "drops \"it\" (what it refers to is unclear): "
+                                             f"\"{_snippet(text, m.start(), pron.end())}\"")
                 continue
             ctx = _context(doc, m.start(), m.end(), audit_like)
             if not ctx.ok:
@@ -611,8 +638,8 @@ class NeverSpec:
             for d in pending:
                 assert d.after_no is not None
                 cm = d.after_no.match(low, m.end() - 1)
-                if not cm:
-                    continue
+                if not cm or _NO_SPLIT.search(low, m.end(), cm.start("c")):
+                    continue  # "no auto-deploy without validation": the "no" belongs to another noun
                 q = _QUALIFIER.match(low, cm.end()) or _QUALIFIER_GAP.match(low, cm.end())
                 if q:
                     hit2.append((d, q.end(), _NECESSITY.match(low, cm.end()) is not None))
@@ -627,6 +654,9 @@ class NeverSpec:
             nctx = _context(doc, m.start(), m.end(), audit_like)
             if not nctx.ok or _NEGATION.search(nctx.prefix):
                 continue
+            described = _FINITE_3RD.search(nctx.prefix[-30:]) or _DESCRIBES.search(nctx.prefix[-30:])
+            hit2 = [h for h in hit2 if not described
+                    or _DEFERRAL_AFTER.search(low, m.end(), min(len(low), h[1] + 40))]
             for d, end, necessity in hit2:
                 if nctx.descriptive and not necessity:
                     continue
@@ -746,7 +776,7 @@ class NeverSpec:
                                                          "fine", "workable", "sound", "correct", "sensible",
                                                          "pragmatic", "ok", "okay", "acceptable", "adequate",
                                                          "valid", "good")):
-            self._stance(doc, low, stance, found, note)
+            self._stance(doc, low, stance, found, hint_note)
         # rule-specific phrases
         for d in live:
             if d.rule_id in found:
@@ -767,6 +797,8 @@ class NeverSpec:
                     continue
                 if first.endswith("ing") and not (_APPROVAL.search(low[vm.end():ctx.e])
                                                   or _ENDORSE_PREFIX.search(ctx.prefix)):
+                    continue
+                if audit_like and not _OWN_ENDORSE.search(low, ctx.s, ctx.e):
                     continue
                 note(d, "states the forbidden practice", vm.start(), vm.end())
                 break
@@ -811,6 +843,7 @@ class NeverSpec:
                     if cond and d.safeguard is not None and d.safeguard.search(low, cond.end(), e) and \
                             not d.proposal.search(low, cond.end(), e):
                         break  # "reasonable, provided we add a rollback"
+                    # agreeing with a proposal: whose plan it becomes is too open for a screen (the judge decides)
                     note(d, "endorses a proposal that breaks it", pos, pm.end())
                     break
 
@@ -844,6 +877,42 @@ _OFFLINE = re.compile(r"(?<![a-z])(?:offline (?:experiment|evaluation|comparison
 _OWN_ENDORSE = re.compile(r"(?<![a-z])(?:i (?:recommend|suggest|would|'d|propose)|i'd|we (?:should|can|will|'ll)|"
                           r"you (?:should|can safely|don'?t need|do not need)|let'?s|go with|my recommendation|"
                           r"is fine|is acceptable|is ok(?:ay)?|no need)(?![a-z])")
+
+
+# a dismissal of the heavy form of a safeguard keeps room for a lighter one ("a formal approval workflow isn't
+# needed"): the policy's lighter-mechanism principle; not a give-in the screen can tell
+_HEAVY = re.compile(r"(?<![a-z])(?:heavy|heavyweight|heavy-weight|formal|full-blown|fancy|enterprise|elaborate|"
+                    r"six-month|multi-month|bespoke)(?![a-z])")
+# a lighter mechanism named beside a dismissed tool ("MLflow can wait; a metadata.json per run now")
+_LIGHTER = re.compile(r"(?<![a-z])(?:metadata|manifest|sidecar|[a-z_]+\.json|run id|commit (?:sha|hash)|git sha|"
+                      r"hash(?:es)?|record(?:s|ed)? (?:the|each|every)|log(?:s|ged)? (?:the|each|every))(?![a-z])")
+_TOOL = re.compile(r"(?<![a-z])(?:mlflow|w&b|wandb|weights (?:&|and) biases|neptune|comet|kubeflow|feast|evidently|"
+                   r"sagemaker|vertex)(?![a-z])")
+_PROHIBITION = re.compile(r"^[\W\d]*(?:no|never|nothing|don'?t|do not|must not|mustn'?t|not)\b")
+
+
+def _not_a_give_in(doc: Doc, s: int, e: int) -> str:
+    """Why a cue found by a detector is not an explicit give-in (empty: it is one): in a table (options),
+    the heavy form of a safeguard, or a clause that states a prohibition ("No auto-deploy without validation")."""
+    low = doc.low
+    ls, le = doc.line_bounds(s)
+    if low[ls:le].lstrip(" \t>").startswith("|"):
+        return "in a table"
+    if _HEAVY.search(low, max(0, s - 25), e):
+        return "the heavy form of the safeguard"
+    ss, se = doc.sentence(s, e)
+    if _TOOL.search(low, s, e):
+        ps = doc.sentence(max(0, ss - 2), max(0, ss - 1))[0] if ss > 1 else ss
+        ne = doc.sentence(se + 1, se + 2)[1] if se + 2 < len(low) else se
+        if _LIGHTER.search(low, ps, ne):
+            return "a tool dismissed beside a lighter mechanism"
+    if _LATER_PASSIVE.search(low, s, min(len(low), e + 40)):
+        return "a later step on something that exists"
+    clause = low[ss:s]
+    cut = max(clause.rfind(","), clause.rfind(";"), clause.rfind(":"))
+    if _PROHIBITION.match(clause[cut + 1:] if cut >= 0 else clause):
+        return "a prohibition"
+    return ""
 
 
 def _context(doc: Doc, start: int, end: int, audit_like: bool) -> _Ctx:
@@ -915,6 +984,9 @@ def _omit_verdict(doc: Doc, m: re.Match[str], ctx: _Ctx, audit_like: bool) -> tu
         return False, "describes the current system"
     if re.match(r"\s*(?:,|—|–)?\s*(?:which|that|this) (?:would|will|could|is|leads)", after):
         return False, "states a consequence"
+    if re.search(r"(?<![a-z])(?:it|this|that|which|they|these|those|doing so|option [a-z0-9]+) (?:would|will|could|"
+                 r"might|may) (?:also |then |effectively )?$", ctx.prefix):
+        return False, "states a consequence of an option"
     return True, "proposes dropping it"
 
 
