@@ -18,7 +18,6 @@ import pytest
 from agenteval.backends.ratelimit import AdaptiveLimiter, TokenCost
 from agenteval.testing.fake_api import FakeAnthropicAPI
 from fakeapi_fixtures import fake_api, make_backend, make_pair, run
-
 from tests.conftest import REPO
 
 KW = make_pair()[1].to_api()

@@ -55,7 +55,7 @@ def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict
     for s in lines:
         tokens.update(s.usage)
         cost += s.cost_usd or 0.0
-    esc = Counter()
+    esc: Counter[str] = Counter()
     for s in lines:
         if s.status == "ok" and s.escalated is not None and s.should_escalate is not None:
             esc[confusion_cell(s.escalated, s.should_escalate)] += 1

@@ -1,0 +1,1 @@
+"""Backends: where answers come from (recorded replay, the Anthropic API), behind one async contract."""

@@ -945,8 +945,10 @@ class AnthropicBackend:
         for chunk in self._chunks(todo, entries, max_requests_per_batch):
             requests = [{"custom_id": cid, "params": entries[cid][1].to_api()} for cid in chunk]
             try:
-                batch = await self._api_retry("create batch",
-                                              lambda c, r=requests: c.messages.batches.create(requests=r))
+                def create(c: Any, r: list[dict[str, Any]] = requests) -> Awaitable[Any]:
+                    return c.messages.batches.create(requests=r)  # type: ignore[no-any-return]
+
+                batch = await self._api_retry("create batch", create)
             except Exception as e:
                 f = classify_exception(e, timeout_s=self.timeout_s)
                 msg = "batch submission failed: " + _final_message(f, 1)
@@ -1004,7 +1006,10 @@ class AnthropicBackend:
             still: list[str] = []
             for bid in pending:
                 try:
-                    b = await self._api_retry("poll batch", lambda c, i=bid: c.messages.batches.retrieve(i))
+                    def poll(c: Any, i: str = bid) -> Awaitable[Any]:
+                        return c.messages.batches.retrieve(i)  # type: ignore[no-any-return]
+
+                    b = await self._api_retry("poll batch", poll)
                 except anthropic.NotFoundError:
                     log.warning("batch %s not found; its items will be submitted again", bid)
                     continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,7 +14,7 @@ judge_app = typer.Typer(name="judge", no_args_is_help=True, add_completion=False
 app.add_typer(judge_app)
 
 
-def _subjects(responses: str, card_path: str, scenario_paths: list[str] | None, cfg: object) -> tuple[object, list]:
+def _subjects(responses: str, card_path: str, scenario_paths: list[str] | None, cfg: Any) -> tuple[Any, list[Any]]:
     """The answers of a responses JSONL file, or of a run directory's latest journal records."""
     from agenteval.inputs.card import load_card
     from agenteval.inputs.responses import read_responses

@@ -214,7 +214,7 @@ def never_rules(inp: CheckInput) -> Iterator[CheckResult]:
     for f in inp.never:
         screen = f"screen: {f.reason}" if f.applicable else f"screen n/a: {f.reason}"
         v = j.verdicts.get(f.rule_id.replace(".", "_")) if j is not None and j.verdicts is not None else None
-        if v is not None:
+        if v is not None and j is not None:
             passed = v.get("verdict") == "pass"
             yield _r(f.rule_id, passed, f"judge ({j.source}): {'not violated' if passed else 'violated'}: "
                      f"{v.get('reason', '')} | {screen}"[:1500])

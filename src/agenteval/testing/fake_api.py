@@ -663,7 +663,7 @@ class FakeAnthropicAPI:
                 blocks.append(((m.get("role"), content), count_tokens_text(content), None))
             elif isinstance(content, list):
                 for b in content:
-                    text = b.get("text") if isinstance(b, dict) and "text" in b else json.dumps(b)
+                    text = str(b.get("text")) if isinstance(b, dict) and "text" in b else json.dumps(b)
                     blocks.append(((m.get("role"), text), count_tokens_text(str(text)),
                                    b.get("cache_control") if isinstance(b, dict) else None))
         total = sum(n for _, n, _ in blocks)
