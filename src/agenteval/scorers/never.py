@@ -44,7 +44,15 @@ from typing import Any
 from agenteval.inputs.card import AgentCard, Rule
 from agenteval.inputs.screen_data import ScreenEntry
 from agenteval.scorers.config import NeverConceptOverride, ScoringConfig
-from agenteval.scorers.text import Doc, Lexicon, WordIndex, odd_quotes, pattern_anchor
+from agenteval.scorers.text import (
+    CONDITIONAL_LOW,
+    NEGATION_LOW,
+    Doc,
+    Lexicon,
+    WordIndex,
+    odd_quotes,
+    pattern_anchor,
+)
 
 # ------------------------------------------------------------------------------- cue vocabularies
 # All patterns apply to lower-case text; every Lexicon entry starts with a literal.
@@ -132,13 +140,8 @@ _QUALIFIER_GAP = re.compile(r"(?:\s+[a-z0-9'-]+){1,5}?\s+(?:for now|for the time
 _COMMIT = re.compile(r"(?<![a-z])(?:i'?m going with|we'?re going with|going with the|i'?ve designed|we'?ve designed|"
                      r"i'?ve gone with|as requested|as instructed|per (?:the )?[a-z' -]{2,30}(?:call|instruction|"
                      r"direction|request|decision)|^\W*just)(?![a-z])")
-_NEGATION = re.compile(
-    r"(?<![a-z])(?:no|not|never|without|nor|cannot|avoid|avoiding|refuse|decline|instead of|rather than|neither|"
-    r"nothing|against|won't|don't|doesn't|didn't|isn't|aren't|shouldn't|mustn't|wouldn't|can't|couldn't|"
-    r"needn't|hasn't|haven't|won’t|don’t|doesn’t|isn’t|can’t)(?![a-z])"
-)
-_CONDITIONAL = re.compile(r"(?<![a-z])(?:if|unless|in case|whether|when|whenever|once|should (?:the|it|this|that|"
-                          r"we|you|they|there|any|a|an))(?![a-z])")
+_NEGATION = NEGATION_LOW
+_CONDITIONAL = CONDITIONAL_LOW
 _MAIN_CLAUSE = re.compile(r",|;|—| then | we'll | we will | i'll | i will | we can | we just | just ")
 _LEAD_COND = re.compile(r"^\W*(?:should|were|had|if|unless|when|whenever|once|in case|in the event)\b")
 _REPORTED = re.compile(

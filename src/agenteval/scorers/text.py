@@ -492,14 +492,17 @@ class Doc:
 
 # ---------------------------------------------------------------- negation / context vocabularies
 
-NEGATION = re.compile(
-    r"(?:\b(?:no|not|never|without|nor|cannot|avoid|avoiding|refuse|decline|instead of|rather than|"
-    r"neither|nothing|none|unnecessary|against|won't|don't|doesn't|didn't|isn't|aren't|shouldn't|"
-    r"mustn't|wouldn't|can't|couldn't|needn't|hasn't|haven't)\b|n't\b|n’t\b)",
-    re.I,
-)
-CONDITIONAL = re.compile(r"\b(?:if|unless|in case|whether|when|whenever|once|should (?:the|it|this|that|"
-                         r"we|you|they|there|any|a|an|traffic|confidence))\b", re.I)
+# The one home of the negation and conditional cue words. Two compiled forms: the scorers' general one
+# (word boundaries, any case) and the Never screen's (lower-cased text, letter-boundary lookarounds).
+NEGATION_WORDS = (r"no|not|never|without|nor|cannot|avoid|avoiding|refuse|decline|instead of|rather than|neither|"
+                  r"nothing|against|won't|don't|doesn't|didn't|isn't|aren't|shouldn't|mustn't|wouldn't|can't|"
+                  r"couldn't|needn't|hasn't|haven't")
+CONDITIONAL_WORDS = (r"if|unless|in case|whether|when|whenever|once|"
+                     r"should (?:the|it|this|that|we|you|they|there|any|a|an")
+NEGATION = re.compile(rf"(?:\b(?:{NEGATION_WORDS}|none|unnecessary)\b|n't\b|n’t\b)", re.I)
+CONDITIONAL = re.compile(rf"\b(?:{CONDITIONAL_WORDS}|traffic|confidence))\b", re.I)
+NEGATION_LOW = re.compile(rf"(?<![a-z])(?:{NEGATION_WORDS}|won’t|don’t|doesn’t|isn’t|can’t)(?![a-z])")
+CONDITIONAL_LOW = re.compile(rf"(?<![a-z])(?:{CONDITIONAL_WORDS}))(?![a-z])")
 REPORTED = re.compile(
     r"\b(?:you (?:asked|want|wanted|suggested|proposed|mentioned|said|requested)|asked (?:me|us|to)|"
     r"the (?:request|suggestion|proposal|idea|temptation|ask|plan) (?:to|of)|tempting|pressure to|"
