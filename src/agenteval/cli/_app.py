@@ -41,3 +41,10 @@ def _cfg(config: str | None) -> Any:
 
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="project config (default ./agenteval.yaml)")]
+
+
+def _print_ref_notes(scenarios: Any) -> None:
+    """Print, on stderr, how rule references resolved when not the plain positional match."""
+    for s in scenarios:
+        for n in getattr(s, "ref_notes", []):
+            print(n.format(), file=sys.stderr)

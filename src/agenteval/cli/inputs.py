@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from agenteval.cli._app import ConfigOpt, _cfg, _fail, app
+from agenteval.cli._app import ConfigOpt, _cfg, _fail, _print_ref_notes, app
 
 
 @app.command()
@@ -35,7 +35,9 @@ def validate(
     n = 0
     if scen_paths:
         fixtures = cfg.fixtures_dir if not paths else None
-        n = len(load_scenarios(scen_paths, c, fixtures_dir=fixtures))
+        scs = load_scenarios(scen_paths, c, fixtures_dir=fixtures)
+        _print_ref_notes(scs)
+        n = len(scs)
     if cfg.scoring and not paths:
         from agenteval.scorers import ScoringConfig
 
@@ -67,8 +69,37 @@ def lint_card_cmd(
         if strict and f.level == "warning":
             f = f.model_copy(update={"level": "error"})
         print(f.format())
-    if any(f.level == "error" or strict for f in findings):
+    ref_errors = _lint_project_refs(path) if not any(f.level == "error" for f in findings) else 0
+    if any(f.level == "error" or strict for f in findings) or ref_errors:
         raise typer.Exit(1)
+
+
+def _lint_project_refs(path: str) -> int:
+    """For a card the project's scenarios were written for (same name as the config's card): print how
+    each rule reference resolves against it when not positional; return the number of errors."""
+    from pathlib import Path
+
+    from agenteval.errors import InputError
+    from agenteval.inputs.card import load_card
+    from agenteval.inputs.scenario import load_scenarios
+
+    if not Path("agenteval.yaml").is_file():
+        return 0
+    try:
+        cfg = _cfg(None)
+        card = load_card(path)
+        if load_card(cfg.card_path).name != card.name:
+            return 0
+        scs = load_scenarios([str(cfg.resolve(p)) for p in cfg.scenarios], card, fixtures_dir=cfg.fixtures_dir)
+    except InputError as exc:
+        lines = exc.lines() if hasattr(exc, "lines") else [exc.one_line()]
+        for ln in lines:
+            print(f"{ln}".replace(": ", ": error: ", 1) if ": " in ln else ln)
+        return len(lines)
+    for s in scs:
+        for n in s.ref_notes:
+            print(n.format())
+    return 0
 
 
 @app.command()
@@ -121,6 +152,7 @@ def scenarios_cmd(
     cfg = _cfg(config)
     c = load_card(cfg.card_path, strict=cfg.strict_card)
     scs = load_scenarios([str(cfg.resolve(p)) for p in cfg.scenarios], c, fixtures_dir=cfg.fixtures_dir)
+    _print_ref_notes(scs)
     if not coverage:
         for s in scs:
             roles = ",".join(s.roles_for(c))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agenteval.cli._app import ConfigOpt, _cfg, _fail, app
+from agenteval.cli._app import ConfigOpt, _cfg, _fail, _print_ref_notes, app
 
 
 @app.command()
@@ -86,6 +86,7 @@ def run(
         _fail("--concurrency must be at least 1")
 
     def plan_builder(c: Any, scs: Any) -> Any:
+        _print_ref_notes(scs)
         items = build_plan(c, scs, scenario_ids=settings.scenarios, modes=settings.modes,
                            roles=settings.roles, epochs=settings.epochs)
         return shard_items(items, settings.shard)

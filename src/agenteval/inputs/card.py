@@ -259,7 +259,7 @@ class AgentCard(BaseModel):
 _KEY_WITH_INLINE_ITEM = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z_][\w-]*):[ \t]+-[ \t]+(?P<item>.+)$")
 _TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w.-]*)\s*:(?:\s|$)")
 _PLACEHOLDER_VALUE = re.compile(
-    r"^(?P<lead>\s*(?:-\s+)?(?:[A-Za-z_][\w.-]*\s*:\s+)?)(?P<val>[^\s\"'].*?\{[A-Za-z_][\w .-]*\}.*?)\s*$")
+    r"^(?P<lead>\s*(?:-\s+)?(?:[A-Za-z_][\w.-]*\s*:\s+)?)(?P<val>(?=[^\s\"'])[^#\n]*?\{[A-Za-z_][\w .-]*\}.*?)\s*$")
 
 
 class _Lint:
@@ -623,7 +623,7 @@ _LAYOUT_H2 = re.compile(r"^##\s+(.+?)\s*$")
 _LAYOUT_H3 = re.compile(r"^###\s+(.+?)\s*$")
 _LAYOUT_FIELD = re.compile(r"^\s*[-*]\s+\*\*(?P<name>[^*]+?)\*\*\s*:")
 _SEVERITY = re.compile(r"\[([A-Z]+)\]")
-_NUM = r"(?:0(?:\.\d+)?|1(?:\.0+)?|\.\d+)"
+_NUM = r"(?<![\d.])(?:0(?:\.\d+)?|1(?:\.0+)?|\.\d+)(?![\d.])"
 _RANGE = re.compile(rf"(?P<lo>{_NUM})\s*(?:-|–|—|to)\s*(?P<hi>{_NUM})")
 _BAND = re.compile(rf"(?P<word>[A-Za-z][\w-]*)\s*[:(=]?\s*\(?\s*(?:(?P<lo>{_NUM})\s*(?:-|–|—|to)\s*(?P<hi>{_NUM})"
                    rf"|(?P<op>[<>]=?|≥|≤)\s*(?P<bound>{_NUM}))\s*\)?")
