@@ -29,6 +29,9 @@ from pydantic import BaseModel, Field
 
 from agenteval.analysis.metrics import SET_METRICS, failed_checks, item_metrics, item_passed
 from agenteval.analysis.stats import TestResult, holm, mcnemar, paired_cluster_bootstrap, paired_difference, z_quantile
+from agenteval.errors import InputError
+from agenteval.inputs.card import parse_card
+from agenteval.inputs.rulerefs import RuleChange, diff_card_rules
 from agenteval.results.store import ScoreLine
 from agenteval.views.report import RunData, read_run
 
@@ -165,9 +168,44 @@ class CompareResult(BaseModel):
     improvements: list[str] = Field(default_factory=list)
     card_diff: str | None = None
     card_diff_note: str | None = None
+    rule_changes: list[RuleChange] = Field(
+        default_factory=list, description="rules lined up by identity: moved, reworded, added, removed")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def rule_changes(a: RunData, b: RunData, *, card_a: str | Path | None = None,
+                 card_b: str | Path | None = None) -> list[RuleChange]:
+    """The two runs' cards' rules lined up by identity (only the changed ones); [] when not available."""
+    if a.manifest.card.content_hash == b.manifest.card.content_hash and not (card_a or card_b):
+        return []
+    ta, tb = card_text(a, card_a), card_text(b, card_b)
+    if ta is None or tb is None:
+        return []
+    try:
+        ca, cb = parse_card(ta, str(a.manifest.card.path)), parse_card(tb, str(b.manifest.card.path))
+    except InputError:
+        return []
+    return [c for c in diff_card_rules(ca, cb) if c.change != "unchanged"]
+
+
+def render_rule_changes(changes: Sequence[RuleChange]) -> list[str]:
+    """Text lines: a count per kind of change, then one line per changed rule."""
+    if not changes:
+        return []
+    counts = {k: sum(c.change == k for c in changes) for k in ("moved", "reworded", "added", "removed")}
+    out = ["  rules lined up by identity: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n)]
+    for c in changes:
+        if c.change == "added":
+            out.append(f"    added    {c.new_id}: {(c.new_text or '')[:80]}")
+        elif c.change == "removed":
+            out.append(f"    removed  {c.old_id}: {(c.old_text or '')[:80]}")
+        elif c.change == "moved":
+            out.append(f"    moved    {c.old_id} -> {c.new_id}")
+        else:
+            out.append(f"    reworded {c.old_id} -> {c.new_id} (similarity {c.similarity or 0:.2f})")
+    return out
 
 
 def key_of(s: ScoreLine) -> Key:
@@ -434,6 +472,7 @@ def compare_data(
         regressions.append("mcnemar")
     regressed_cells, improved_cells = cell_changes(la, lb)
     diff, note = card_diff(a, b, card_a=card_a, card_b=card_b)
+    changes = rule_changes(a, b, card_a=card_a, card_b=card_b)
     return CompareResult(
         a=_ref(a),
         b=_ref(b),
@@ -451,6 +490,7 @@ def compare_data(
         improvements=[m.name for m in metrics if m.verdict == "improved"],
         card_diff=diff,
         card_diff_note=note,
+        rule_changes=changes,
     )
 
 
@@ -569,6 +609,7 @@ def render_text(res: CompareResult) -> str:
         out.append(f"  card changed: {res.card_diff.count(chr(10))} diff line(s) (see --md/--json)")
     elif res.card_diff_note:
         out.append(f"  {res.card_diff_note}")
+    out.extend(render_rule_changes(res.rule_changes))
     out.append(
         "REGRESSION: " + ", ".join(res.regressions) if res.regressions else "no significant regression"
     )
