@@ -143,14 +143,25 @@ def scenarios_cmd(
     = False,
     config: ConfigOpt = None,
     minimum: Annotated[int, typer.Option("--min", help="scenarios required per cell")] = 2,
+    snapshot: Annotated[bool, typer.Option(
+        "--snapshot", help="record the card's rule texts in card-snapshot.json beside the scenarios (run after "
+        "the scenarios' references are checked against the card; later card versions resolve by these texts)")]
+    = False,
 ) -> None:
     """List scenarios, or with --coverage the rule/trigger/mode/role → scenario table."""
+    from pathlib import Path
+
     from agenteval.inputs.card import load_card
     from agenteval.inputs.coverage import coverage_table, render_coverage
+    from agenteval.inputs.rulerefs import write_snapshot
     from agenteval.inputs.scenario import load_scenarios
 
     cfg = _cfg(config)
     c = load_card(cfg.card_path, strict=cfg.strict_card)
+    if snapshot:
+        first = Path(cfg.resolve(cfg.scenarios[0]))
+        print(f"wrote {write_snapshot(c, first if first.is_dir() else first.parent)}")
+        return
     scs = load_scenarios([str(cfg.resolve(p)) for p in cfg.scenarios], c, fixtures_dir=cfg.fixtures_dir)
     _print_ref_notes(scs)
     if not coverage:
@@ -163,3 +174,24 @@ def scenarios_cmd(
     print(text)
     if gaps:
         raise typer.Exit(1)
+
+
+@app.command()
+def init(
+    directory: Annotated[str, typer.Argument(help="project folder to create (default: here)")] = ".",
+    card: Annotated[str, typer.Option("--card", help="the agent card to evaluate")] = "",
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing agenteval.yaml / scenarios")]
+    = False,
+    minimum: Annotated[int, typer.Option("--min", help="scenarios per coverage cell")] = 2,
+) -> None:
+    """Scaffold a project for any card: agenteval.yaml, a copy of the card, generated starter scenarios."""
+    from agenteval.inputs.scaffold import init_project
+
+    if not card:
+        _fail("--card is required: the card file to evaluate")
+    res = init_project(card, directory, force=force, minimum=minimum)
+    for f in res["lint"]:
+        print(f.format(), file=sys.stderr)
+    print(f"wrote {res['config']}, {res['card']} and {len(res['scenarios'])} generated scenario(s) in "
+          f"{directory}/scenarios (generated: edit them)")
+    print(f"next: cd {directory} && agenteval scenarios --coverage && agenteval run --backend anthropic")
