@@ -951,6 +951,7 @@ def _read_tools(raw: Any, lint: _Lint, fm_line: Any) -> tuple[dict[str, list[str
     tool_modes: dict[str, list[str]] = {}
     default_tool_mode = None
     if raw is None:
+        lint.warn(fm_line("name"), "no-tools", "card defines no tools per tool mode")
         return tool_modes, None
 
     def as_list(v: Any) -> list[str]:
@@ -1123,18 +1124,18 @@ def parse_card(text: str, path: str = "<card>", *, strict: bool = False) -> Agen
         if not re.match(r"^output\s+format\b", of.title, re.I):
             lint.warn(of.line, "output-section-name", f"output envelope read from '{of.title}'")
         env_sec = of.find_any(r"envelope") or of
-        candidates = [(ln, b) for ln, b in _fenced_blocks(env_sec)]
-        candidates.append((env_sec.line, "\n".join(t for _, t in _outside_fences(env_sec.lines))))
+        candidates = [(ln, b, True) for ln, b in _fenced_blocks(env_sec)]
+        candidates.append((env_sec.line, "\n".join(t for _, t in _outside_fences(env_sec.lines)), False))
         for sub in of.walk():
             if sub is not env_sec and not re.match(r"^\s*for\s+\w+", sub.title, re.I):
-                candidates += _fenced_blocks(sub)
-                candidates.append((sub.line, "\n".join(t for _, t in _outside_fences(sub.lines))))
+                candidates += [(ln, b, True) for ln, b in _fenced_blocks(sub)]
+                candidates.append((sub.line, "\n".join(t for _, t in _outside_fences(sub.lines)), False))
         env_line = of.line
-        for i, (ln, blk) in enumerate(candidates):
+        for ln, blk, fenced in candidates:
             envelope = _parse_envelope(blk)
             if envelope:
                 env_line = ln
-                if i > 0 and not _fenced_blocks(env_sec):
+                if not fenced:
                     lint.warn(ln, "envelope-plain-lines", "output envelope written as plain lines, not a code block")
                 break
         if not envelope:
