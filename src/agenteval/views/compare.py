@@ -190,6 +190,31 @@ def rule_changes(a: RunData, b: RunData, *, card_a: str | Path | None = None,
     return [c for c in diff_card_rules(ca, cb) if c.change != "unchanged"]
 
 
+def _align_rule_ids(lines: Sequence[ScoreLine], changes: Sequence[RuleChange]) -> list[ScoreLine]:
+    """B's score lines with Never-rule ids renamed to A's (by identity); unchanged when nothing moved."""
+    rename: dict[str, str] = {}
+    for c in changes:
+        if c.new_id and c.new_id.startswith("never."):
+            rename[c.new_id] = c.old_id if c.old_id else f"{c.new_id} (B)"
+    if not rename:
+        return list(lines)
+
+    def ren(x: str) -> str:
+        if x in rename:
+            return rename[x]
+        for prefix in ("judge.",):
+            if x.startswith(prefix) and x[len(prefix):] in rename:
+                return prefix + rename[x[len(prefix):]]
+        return x
+
+    out: list[ScoreLine] = []
+    for s in lines:
+        checks = [{**c, "id": ren(str(c.get("id", "")))} for c in s.checks]
+        out.append(s.model_copy(update={"never_violations": [ren(x) for x in s.never_violations],
+                                        "tempted": [ren(x) for x in s.tempted], "checks": checks}))
+    return out
+
+
 def render_rule_changes(changes: Sequence[RuleChange]) -> list[str]:
     """Text lines: a count per kind of change, then one line per changed rule."""
     if not changes:
@@ -354,8 +379,13 @@ def compare_data(
     card_a: str | Path | None = None,
     card_b: str | Path | None = None,
 ) -> CompareResult:
-    """:func:`compare_runs` on runs already read."""
-    ka, kb = _index(a.lines, a.path), _index(b.lines, b.path)
+    """:func:`compare_runs` on runs already read.
+
+    On two card versions, B's Never-rule ids are renamed to A's by rule identity (a moved or reworded
+    rule is compared with itself; a rule new in B is labelled ``never.N (B)``).
+    """
+    changes = rule_changes(a, b, card_a=card_a, card_b=card_b)
+    ka, kb = _index(a.lines, a.path), _index(_align_rule_ids(b.lines, changes), b.path)
     keys = [k for k in ka if k in kb]
     scored = [k for k in keys if ka[k].status == "ok" and kb[k].status == "ok"]
     la = [ka[k] for k in scored]
@@ -472,7 +502,6 @@ def compare_data(
         regressions.append("mcnemar")
     regressed_cells, improved_cells = cell_changes(la, lb)
     diff, note = card_diff(a, b, card_a=card_a, card_b=card_b)
-    changes = rule_changes(a, b, card_a=card_a, card_b=card_b)
     return CompareResult(
         a=_ref(a),
         b=_ref(b),
