@@ -162,3 +162,12 @@ def test_validate_init_and_score_work_on_every_card(name: str, tmp_path: Path) -
     assert p.returncode == 0, p.stderr
     line = json.loads(out.read_text().splitlines()[0])
     assert line["checks"]
+
+
+def test_validate_reports_every_bad_card_in_one_go() -> None:
+    bad = CARDS / "bad"
+    p = cli("validate", str(bad / "no-name.md"), str(bad / "unrecoverable.md"), str(CARDS / "flow-lists.md"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    errs = [ln for ln in p.stderr.splitlines() if ln.startswith("agenteval: error:")]
+    assert len(errs) == 2
+    assert f"{bad / 'no-name.md'}:2:" in errs[0] and f"{bad / 'unrecoverable.md'}:3:" in errs[1]

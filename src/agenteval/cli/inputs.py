@@ -19,9 +19,10 @@ def validate(
     card: Annotated[str | None, typer.Option(help="card to check scenarios against")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="card lint warnings are errors")] = False,
 ) -> None:
-    """Check scenario files and cards; print one line per problem (exit 2 on the first bad file)."""
+    """Check scenario files and cards; print one line per problem (exit 2; every bad file is reported)."""
+    from agenteval.errors import InputError
     from agenteval.inputs.card import load_card
-    from agenteval.inputs.scenario import load_scenarios
+    from agenteval.inputs.scenario import InputErrors, load_scenarios
 
     cfg = _cfg(config)
     card_paths = [p for p in (paths or []) if p.endswith(".md")]
@@ -29,15 +30,33 @@ def validate(
     if not paths:
         scen_paths = [str(cfg.resolve(p)) for p in cfg.scenarios]
     main_card = card or (card_paths[0] if card_paths else cfg.card_path)
-    c = load_card(main_card, strict=strict)
+    errors: list[InputError] = []
+    c = None
+    try:
+        c = load_card(main_card, strict=strict)
+    except InputError as exc:
+        errors.append(exc)
     for cp in card_paths:
-        load_card(cp, strict=strict)
+        if cp == main_card:
+            continue
+        try:
+            load_card(cp, strict=strict)
+        except InputError as exc:
+            errors.append(exc)
     n = 0
     if scen_paths:
         fixtures = cfg.fixtures_dir if not paths else None
-        scs = load_scenarios(scen_paths, c, fixtures_dir=fixtures)
-        _print_ref_notes(scs)
-        n = len(scs)
+        try:
+            scs = load_scenarios(scen_paths, c, fixtures_dir=fixtures)
+            _print_ref_notes(scs)
+            n = len(scs)
+        except InputError as exc:
+            errors.extend(exc.errors if isinstance(exc, InputErrors) else [exc])
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise InputErrors(errors)
+    assert c is not None
     if cfg.scoring and not paths:
         from agenteval.scorers import ScoringConfig
 
