@@ -228,6 +228,15 @@ def never_rules(inp: CheckInput) -> Iterator[CheckResult]:
         yield _r(f.rule_id, not f.violated, f.reason, applicable=f.applicable)
 
 
+@check("expect.skipped")
+def skipped_expectations(inp: CheckInput) -> Iterator[CheckResult]:
+    """Expectations skipped because the rule they refer to is gone from the card (not applicable, with why)."""
+    notes = getattr(inp.scenario, "ref_notes", None) or []
+    for n in notes:
+        if n.outcome == "gone":
+            yield _r(f"expect.skipped.{n.field.removeprefix('expect.')}.{n.ref}", True, n.message, applicable=False)
+
+
 @check("rules", needs_scenario=True)
 def rule_coverage(inp: CheckInput) -> Iterator[CheckResult]:
     """Coverage of each card rule the scenario requires (elements with ``rule: always.N``)."""
