@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -133,4 +134,6 @@ def test_run_on_the_renumbered_card_does_not_stop(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert "evaluative.13: its rule is gone from the card" in p.stderr
     run_dir = Path(p.stdout.strip().splitlines()[-1])
-    assert (run_dir / "scores.jsonl").is_file()
+    lines = (run_dir / "scores.jsonl").read_text(encoding="utf-8").splitlines()
+    skipped = [c for ln in lines for c in json.loads(ln)["checks"] if c["id"].startswith("expect.skipped.")]
+    assert skipped and not skipped[0]["applicable"] and "is gone" in skipped[0]["reason"]
