@@ -463,7 +463,8 @@ def _split_targets(v: Any) -> list[str]:
     out = []
     for p in parts:
         p = p.strip().strip("\"'`*").strip()
-        p = re.sub(r"^(?:the|a|an|to)\s+", "", p, flags=re.I).strip().rstrip(".")
+        p = re.split(r"\s+(?:for|when|if|on|about|in case)\s+|\s*[(:—–]", p)[0]  # "x for security" -> "x"
+        p = re.sub(r"^(?:the|a|an|to)\s+", "", p, flags=re.I).strip().rstrip(".").strip("\"'`*")
         if p and p not in out:
             out.append(p)
     return out
@@ -938,7 +939,16 @@ def _read_escalation(raw: Any, lint: _Lint, fm_line: Any) -> Escalation:
     trig_raw = raw.get("triggers", [])
     if isinstance(trig_raw, str):
         trig_raw = [trig_raw]
-    triggers = [_as_text(t) for t in (trig_raw or []) if _as_text(t)]
+    def trigger_text(t: Any) -> str:
+        if isinstance(t, dict):  # {trigger: ..., action: ...}: the condition is the trigger
+            for k in ("trigger", "condition", "when", "description", "name"):
+                if k in t:
+                    return _as_text(t[k])
+        return _as_text(t)
+
+    if not isinstance(trig_raw, list):
+        trig_raw = [trig_raw]
+    triggers = [trigger_text(t) for t in trig_raw if trigger_text(t)]
     extra = {str(k): v for k, v in raw.items()
              if k not in ("confidence_threshold", "threshold", "escalate_to", "target", "targets", "triggers")}
     if extra:
