@@ -95,31 +95,50 @@ def test_other_card_of_the_same_format_loads(tmp_path: Path):
     assert any(f.code == "mode-without-rules" for f in card.lint)
 
 
-@pytest.mark.parametrize(
-    ("mutate", "field"),
-    [
-        (lambda t: t.replace("## Output Format", "## Output Stuff"), "Output Format"),
-        (lambda t: t.replace("  confidence_threshold: 0.6", "  confidence_threshold: high"),
-         "escalation.confidence_threshold"),
-        (lambda t: t.replace("name: mlops-engineer\n", ""), "name"),
-    ],
-)
-def test_bad_cards_name_the_field(tmp_path: Path, mutate, field):
+def test_card_without_name_names_the_field(tmp_path: Path):
     p = tmp_path / "bad.md"
-    p.write_text(mutate(fixed_text()))
+    p.write_text(fixed_text().replace("name: mlops-engineer\n", ""))
     with pytest.raises(InputError) as ei:
         load_card(p)
-    assert ei.value.field == field
+    assert ei.value.field == "name"
     assert ei.value.path == str(p)
+    assert ei.value.line is not None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code", "line"),
+    [
+        (lambda t: t.replace("## Output Format", "## Output Stuff"), "output-section-name", None),
+        (lambda t: t.replace("  confidence_threshold: 0.6", "  confidence_threshold: high"), "bad-threshold", 41),
+    ],
+)
+def test_deviations_load_with_a_warning(tmp_path: Path, mutate, code, line):
+    """Issue 13: everything but a card with nothing to evaluate loads, with a warning on its line."""
+    p = tmp_path / "odd.md"
+    p.write_text(mutate(fixed_text()))
+    card = load_card(p)
+    hits = [f for f in card.lint if f.code == code]
+    assert hits and hits[0].level == "warning"
+    if line is not None:
+        assert hits[0].line == line
 
 
 def test_unparseable_frontmatter_names_line(tmp_path: Path):
     p = tmp_path / "bad.md"
-    p.write_text("---\nname: x\ncognitive_modes: [unclosed\n---\n# X\n")
+    p.write_text("---\nname: [x\ncognitive_modes: [unclosed\n---\n# X\n")
     with pytest.raises(InputError) as ei:
         load_card(p)
     assert ei.value.line is not None
     assert "not valid YAML" in ei.value.message
+
+
+def test_partly_broken_frontmatter_recovers_block_by_block(tmp_path: Path):
+    p = tmp_path / "bad.md"
+    p.write_text("---\nname: x\ncognitive_modes: [unclosed\n---\n# X\n")
+    card = load_card(p)
+    assert card.name == "x"
+    assert card.modes == ["generative"]
+    assert any(f.code == "frontmatter-block-dropped" and f.line == 3 for f in card.lint)
 
 
 def test_missing_and_non_utf8(tmp_path: Path):

@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except AgentEvalError as exc:
-        print(f"agenteval: error: {exc}", file=sys.stderr)
+        lines = exc.lines() if hasattr(exc, "lines") else [str(exc)]  # several problems reported together
+        for line in lines:
+            print(f"agenteval: error: {line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("agenteval: interrupted; finished items are saved — resume with "

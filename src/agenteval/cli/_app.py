@@ -64,3 +64,10 @@ def judge_settings(cfg: Any, judge: str | None, judgements: str | None, no_judge
     return JudgeSettings(name, judgements=str(cfg.resolve(judgements or cfg.judgements)),
                          policy=str(cfg.resolve(cfg.never_policy)) if cfg.never_policy else None,
                          cache_dir=cache_dir, use_cache=use_cache, concurrency=concurrency)
+
+
+def _print_ref_notes(scenarios: Any) -> None:
+    """Print, on stderr, how rule references resolved when not the plain positional match."""
+    for s in scenarios:
+        for n in getattr(s, "ref_notes", []):
+            print(n.format(), file=sys.stderr)

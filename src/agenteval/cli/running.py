@@ -9,7 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from agenteval.cli._app import ConfigOpt, JudgementsOpt, JudgeOpt, NoJudgeOpt, _cfg, _fail, app, judge_settings
+from agenteval.cli._app import (
+    ConfigOpt,
+    JudgementsOpt,
+    JudgeOpt,
+    NoJudgeOpt,
+    _cfg,
+    _fail,
+    _print_ref_notes,
+    app,
+    judge_settings,
+)
 
 
 @app.command()
@@ -95,6 +105,7 @@ def run(
         _fail("--concurrency must be at least 1")
 
     def plan_builder(c: Any, scs: Any) -> Any:
+        _print_ref_notes(scs)
         items = build_plan(c, scs, scenario_ids=settings.scenarios, modes=settings.modes,
                            roles=settings.roles, epochs=settings.epochs)
         return shard_items(items, settings.shard)

@@ -39,12 +39,29 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from agenteval.errors import InputError
 from agenteval.inputs.card import AgentCard, read_text_file
+from agenteval.inputs.rulerefs import RuleSnapshot, find_snapshot, resolve
 
 MAX_SCENARIO_BYTES = 1024 * 1024
 MAX_FIXTURE_BYTES = 256 * 1024
 SLUG = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 
 ToolMode = Literal["audit", "solution", "research"]
+
+
+class RefNote(BaseModel):
+    """How one rule reference of a scenario resolved, when it is not the plain positional match."""
+
+    path: str | None
+    field: str
+    level: Literal["info", "warning"]
+    outcome: str
+    ref: str
+    new_id: str | None = None
+    message: str
+
+    def format(self) -> str:
+        """``PATH: level: field: message``."""
+        return f"{self.path}: {self.level}: {self.field}: {self.message}"
 
 
 class Evidence(BaseModel):
@@ -116,6 +133,7 @@ class Scenario(BaseModel):
     # filled in by the loader, never read from the file
     _source_path: str | None = PrivateAttr(default=None)
     _context_files: dict[str, str] = PrivateAttr(default_factory=dict)
+    _ref_notes: list[RefNote] = PrivateAttr(default_factory=list)
 
     @property
     def source_path(self) -> str | None:
@@ -142,34 +160,91 @@ class Scenario(BaseModel):
         """Ensemble roles this scenario runs in."""
         return list(self.roles) if self.roles else card.roles
 
-    def check_against(self, card: AgentCard) -> None:
-        """Raise :class:`InputError` if the scenario names modes, roles or rules the card lacks."""
+    @property
+    def ref_notes(self) -> list[RefNote]:
+        """How this scenario's rule references resolved, when not the plain positional match."""
+        return self._ref_notes
+
+    def check_against(self, card: AgentCard, snapshot: RuleSnapshot | None = None) -> None:
+        """Raise :class:`InputError` if the scenario names modes, roles or rules the card lacks.
+
+        Rule references are resolved (and rewritten to the card's ids) as :meth:`resolve_against` does.
+        """
+        errors = self.resolve_against(card, snapshot)
+        if errors:
+            raise errors[0]
+
+    def resolve_against(self, card: AgentCard, snapshot: RuleSnapshot | None = None) -> list[InputError]:
+        """Check modes/roles and resolve rule references against ``card``; return every problem.
+
+        Each reference resolves by the text it was written against (from ``snapshot``): moved and
+        reworded references are rewritten to the card's current id and noted; a reference whose rule is
+        gone is noted as a warning and its expectation skipped; ambiguous or unknown ones are errors.
+        """
         path = self.source_path
+        errors: list[InputError] = []
+        self._ref_notes = []
         for m in self.modes or []:
             if m not in card.cognitive_modes:
-                raise InputError(f"unknown mode '{m}' (card modes: {', '.join(card.modes)})", path=path,
-                                 field="modes")
+                errors.append(InputError(f"unknown mode '{m}' (card modes: {', '.join(card.modes)})", path=path,
+                                         field="modes"))
         if self.primary_mode and self.primary_mode not in card.cognitive_modes:
-            raise InputError(f"unknown mode '{self.primary_mode}' (card modes: {', '.join(card.modes)})",
-                             path=path, field="primary_mode")
+            errors.append(InputError(f"unknown mode '{self.primary_mode}' (card modes: {', '.join(card.modes)})",
+                                     path=path, field="primary_mode"))
         for r in self.roles or []:
             if r not in card.ensemble_roles:
-                raise InputError(f"unknown role '{r}' (card roles: {', '.join(card.roles)})", path=path,
-                                 field="roles")
-        never_ids = {r.id for r in card.rules_of("never")}
-        for t in self.expect.tempts:
-            if t not in never_ids:
-                raise InputError(f"'{t}' is not a Never rule of the card ({', '.join(sorted(never_ids))})",
-                                 path=path, field="expect.tempts")
-        for t in self.expect.triggers:
-            if t not in card.trigger_ids:
-                raise InputError(f"'{t}' is not an escalation trigger id ({', '.join(card.trigger_ids)})",
-                                 path=path, field="expect.triggers")
-        all_ids = set(card.rule_ids)
+                errors.append(InputError(f"unknown role '{r}' (card roles: {', '.join(card.roles)})", path=path,
+                                         field="roles"))
+        never = {r.id: r.text for r in card.rules_of("never")}
+        triggers = dict(zip(card.trigger_ids, card.escalation.triggers, strict=True))
+        every = {r.id: r.text for r in card.rules}
+
+        def res(ref: str, field: str, cands: dict[str, str], unknown_msg: str) -> str | None:
+            written = snapshot.text_of(ref) if snapshot is not None else None
+            r = resolve(ref, written, cands)
+            if r.outcome == "positional":
+                return ref
+            if r.outcome in ("moved", "reworded"):
+                self._ref_notes.append(RefNote(path=path, field=field, level="info", outcome=r.outcome,
+                                               ref=ref, new_id=r.new_id, message=r.describe()))
+                return r.new_id
+            if r.outcome == "gone":
+                self._ref_notes.append(RefNote(path=path, field=field, level="warning", outcome="gone", ref=ref,
+                                               message=r.describe() + "; this expectation is skipped"))
+                return None
+            if r.outcome == "ambiguous":
+                errors.append(InputError(r.describe(), path=path, field=field))
+                return None
+            sug = ", ".join(i for i, _ in r.suggestions)
+            errors.append(InputError(unknown_msg + (f"; did you mean {sug}?" if sug else ""), path=path,
+                                     field=field))
+            return None
+
+        tempts = [res(t, "expect.tempts", never,
+                      f"'{t}' is not a Never rule of the card ({', '.join(sorted(never))})")
+                  for t in self.expect.tempts]
+        trig = [res(t, "expect.triggers", triggers,
+                    f"'{t}' is not an escalation trigger id ({', '.join(card.trigger_ids)})")
+                for t in self.expect.triggers]
         for e in [*self.expect.planted_defects, *self.expect.required_elements]:
-            if e.rule and e.rule not in all_ids:
-                raise InputError(f"'{e.rule}' is not a rule id of the card", path=path,
-                                 field=f"expect.{e.id}.rule")
+            if e.rule:
+                e.rule = res(e.rule, f"expect.{e.id}.rule", every, f"'{e.rule}' is not a rule id of the card")
+        self.expect.tempts = [t for t in tempts if t]
+        self.expect.triggers = [t for t in trig if t]
+        return errors
+
+
+class InputErrors(InputError):
+    """Several input problems, reported together (the first one is the headline)."""
+
+    def __init__(self, errors: list[InputError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, path=first.path, line=first.line, field=first.field)
+        self.errors = list(errors)
+
+    def lines(self) -> list[str]:
+        """One line per problem."""
+        return [e.one_line() for e in self.errors]
 
 
 def _field_line(text: str, field: str) -> int | None:
@@ -275,26 +350,45 @@ def scenario_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_scenarios(
-    paths: Iterable[str | Path], card: AgentCard | None = None, *, fixtures_dir: Path | None = None
+    paths: Iterable[str | Path], card: AgentCard | None = None, *, fixtures_dir: Path | None = None,
+    snapshot: RuleSnapshot | None = None,
 ) -> list[Scenario]:
     """Load scenario files and directories; check ids are unique and, with a card, names are known.
 
+    Every problem of every file is collected and raised together (:class:`InputErrors`).
+
     Args:
         paths: scenario files or directories of them.
-        card: when given, modes, roles, Never rule ids and trigger ids are checked against it.
+        card: when given, modes, roles, Never rule ids and trigger ids are checked against it, and rule
+            references resolve by identity (see :mod:`agenteval.inputs.rulerefs`).
         fixtures_dir: where ``context`` paths live (default: ``fixtures/`` beside each file).
+        snapshot: the rule texts the scenarios were written against (default: the ``card-snapshot.json``
+            beside the scenario files, if any).
     """
+    paths = list(paths)
     scenarios: list[Scenario] = []
     seen: dict[str, str] = {}
+    errors: list[InputError] = []
+    if card is not None and snapshot is None:
+        snapshot = find_snapshot(paths)
     for f in scenario_files(paths):
-        sc = load_scenario(f, fixtures_dir=fixtures_dir)
+        try:
+            sc = load_scenario(f, fixtures_dir=fixtures_dir)
+        except InputError as exc:
+            errors.append(exc)
+            continue
         if sc.id in seen:
-            raise InputError(f"duplicate scenario id '{sc.id}' (also in {seen[sc.id]})", path=f, field="id",
-                             line=_field_line(f.read_text(encoding="utf-8"), "id"))
+            errors.append(InputError(f"duplicate scenario id '{sc.id}' (also in {seen[sc.id]})", path=f, field="id",
+                                     line=_field_line(f.read_text(encoding="utf-8"), "id")))
+            continue
         seen[sc.id] = str(f)
         if card is not None:
-            sc.check_against(card)
+            errors.extend(sc.resolve_against(card, snapshot))
         scenarios.append(sc)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise InputErrors(errors)
     return scenarios
 
 

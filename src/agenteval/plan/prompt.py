@@ -86,6 +86,19 @@ class LLMRequest(BaseModel):
         return d
 
 
+
+def _escalation_directive(card: AgentCard) -> str:
+    """The escalation line of the run directive, from the card's own threshold and target(s)."""
+    esc = card.escalation
+    targets = " or ".join(esc.targets) if esc.targets else "a human reviewer"
+    if esc.confidence_threshold is not None:
+        return (f"- If your confidence is below {esc.confidence_threshold:g} or an escalation "
+                f"trigger applies, escalate to {targets} and say why.")
+    if esc.triggers or esc.targets:
+        return f"- If an escalation trigger applies, escalate to {targets} and say why."
+    return "- If the task is beyond what you can answer reliably, say so and escalate to a human reviewer."
+
+
 def _canon(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -97,7 +110,7 @@ def run_directive(card: AgentCard, scenario: Scenario, mode: str, role: str) -> 
         "# Run directive",
         "",
         f"- Cognitive mode: **{mode}**. Mindset: {m.mindset}. Expected output: {m.output}.",
-        f"- Ensemble role: **{role}**. {card.ensemble_roles[role]}.",
+        f"- Ensemble role: **{role}**." + (f" {card.ensemble_roles[role]}." if card.ensemble_roles[role] else ""),
     ]
     tools = card.tool_modes.get(scenario.tool_mode)
     tool_line = f"- Tool mode: **{scenario.tool_mode}**"
@@ -110,8 +123,7 @@ def run_directive(card: AgentCard, scenario: Scenario, mode: str, role: str) -> 
                      f"({', '.join(layout.section_names)}).")
     lines.append(f"- End your answer with the required Output Envelope "
                  f"({', '.join(card.output_format.field_names)}).")
-    lines.append(f"- If your confidence is below {card.escalation.confidence_threshold:g} or an escalation "
-                 f"trigger applies, escalate to {card.escalation.escalate_to} and say why.")
+    lines.append(_escalation_directive(card))
     if role != "solo" and scenario.panel:
         lines += ["", "## What the other panelists said", ""]
         for p in scenario.panel:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agenteval.inputs.card import AgentCard
 from agenteval.inputs.scenario import Evidence, Scenario
 from agenteval.scorers.text import (
     CONDITIONAL,
@@ -275,20 +276,69 @@ _DECLINES = _lex(
     "i won't make the call", "i won't decide", "i'd rather not decide", "i don't think this is mine")
 
 
+# A card's own modes and roles are judged by the canonical detector their name or description is
+# closest to (first match wins); canonical names map to themselves.
+_MODE_KINDS: list[tuple[str, str]] = [
+    ("informative", r"\b(?:inform\w*|present\w*|explain\w*|without advocat\w*|educat\w*|options?\b)"),
+    ("critical", r"\b(?:critic\w*|audit\w*|review\w*|assess\w* (?:risk|issue)|find\w* (?:issue|flaw)|verif\w*|"
+                 r"red[- ]team\w*|adversar\w*)"),
+    ("evaluative", r"\b(?:evaluat\w*|converg\w*|weigh\w*|compar\w*|select\w*|decid\w*|recommend\w*|"
+                   r"trade-?offs?|choos\w*|rank\w*)"),
+    ("generative", r"\b(?:generat\w*|design\w*|creat\w*|innovat\w*|build\w*|diverg\w*|propos\w*|ideat\w*)"),
+]
+_ROLE_KINDS: list[tuple[str, str]] = [
+    ("input_provider", r"\b(?:input|advis\w*|consult\w*|without deciding|provide expertise|expert witness)"),
+    ("auditor", r"\b(?:audit\w*|review\w*|adversar\w*|verif\w*|challeng\w*|critic\w*|red[- ]team)"),
+    ("decision_maker", r"\b(?:decid\w*|decision|tie-?break\w*|select\w*|synthes\w*|own\w* (?:the )?outcome|arbit\w*|"
+                       r"final call)"),
+    ("panel_member", r"\b(?:panel\w*|stake\w*|position|strateg\w*|debat\w*|argu\w*)"),
+    ("solo", r"\b(?:solo|alone|comprehensive|independent\w*|flag all|advisee)"),
+]
+
+
+def _kind_of(name: str, description: str, kinds: list[tuple[str, str]]) -> str | None:
+    names = [k for k, _ in kinds]
+    if name in names:
+        return name
+    for text in (name.replace("_", " "), description):
+        for kind, rx in kinds:
+            if re.search(rx, text, re.I):
+                return kind
+    return None
+
+
 class AdherenceSpec:
-    """Mode and role detectors (stateless; card-independent apart from mode/role names)."""
+    """Mode and role detectors; the card's own mode/role names map to the closest canonical detector."""
+
+    def __init__(self, card: AgentCard | None = None) -> None:
+        self.mode_kind: dict[str, str | None] = {}
+        self.role_kind: dict[str, str | None] = {}
+        if card is not None:
+            for m in card.modes:
+                self.mode_kind[m] = _kind_of(m, card.mode_description(m) + " " + card.cognitive_modes[m].output,
+                                             _MODE_KINDS)
+            for r in card.roles:
+                self.role_kind[r] = _kind_of(r, card.ensemble_roles[r], _ROLE_KINDS)
 
     def mode(self, mode: str, doc: Doc, uncertainty: str | None) -> Verdict:
         """Judge cognitive-mode adherence for ``mode``."""
-        fn = _MODE_FNS.get(mode)
+        kind = self.mode_kind.get(mode, mode)
+        fn = _MODE_FNS.get(kind) if kind else None
         if fn is None:
             return Verdict(False, True, f"no detector for mode '{mode}'")
         if not has_content(doc.text):
             return Verdict(True, False, "empty response")
-        return fn(doc)
+        v = fn(doc)
+        if kind != mode:
+            v = Verdict(v.applicable, v.ok, f"mode '{mode}' judged as {kind}: {v.reason}")
+        return v
 
     def role(self, role: str, doc: Doc, uncertainty: str | None, scenario: Scenario | None) -> Verdict:
         """Judge ensemble-role adherence for ``role``."""
+        kind = self.role_kind.get(role, role)
+        if kind is not None and kind != role:
+            v = self.role(kind, doc, uncertainty, scenario)
+            return Verdict(v.applicable, v.ok, f"role '{role}' judged as {kind}: {v.reason}")
         if not has_content(doc.text):
             return Verdict(True, False, "empty response")
         if role == "solo":

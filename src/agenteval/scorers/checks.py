@@ -44,6 +44,8 @@ def _r(id: str, passed: bool, reason: str, *, applicable: bool = True, score: fl
 def envelope_strict(inp: CheckInput) -> CheckResult:
     """The card's envelope fields as bold labels, in order, non-empty, Confidence allowed."""
     p = inp.strict
+    if not inp.compiled.envelope.fields:
+        return _r("envelope.strict", True, "the card defines no output envelope", applicable=False)
     if not inp.text.strip():
         return _r("envelope.strict", False, "empty response")
     return _r("envelope.strict", p.ok, p.reason)
@@ -53,6 +55,8 @@ def envelope_strict(inp: CheckInput) -> CheckResult:
 def envelope_loose(inp: CheckInput) -> CheckResult:
     """Like strict, tolerating headings, plain labels, case, fences and order."""
     p = inp.loose
+    if not inp.compiled.envelope.fields:
+        return _r("envelope.loose", True, "the card defines no output envelope", applicable=False)
     if not inp.text.strip():
         return _r("envelope.loose", False, "empty response")
     return _r("envelope.loose", p.ok, p.reason)
@@ -89,8 +93,12 @@ def envelope_order(inp: CheckInput) -> CheckResult:
 def confidence_level(inp: CheckInput) -> CheckResult:
     """A single allowed confidence level is stated in the Confidence field."""
     c = inp.confidence
+    if inp.compiled.envelope.conf_index < 0:
+        return _r("confidence.level", True, "the card's envelope has no confidence field", applicable=False)
     if c is None:
         return _r("confidence.level", False, "no Confidence field")
+    if c.level is None and c.ok and c.stated is not None:
+        return _r("confidence.level", True, f"{c.reason} on the card's numeric scale", score=inp.confidence_value)
     if c.level is None:
         return _r("confidence.level", False, c.reason)
     stated = f", stated {c.stated:g}" if c.stated is not None else ""
@@ -150,9 +158,15 @@ def escalation_target(inp: CheckInput) -> CheckResult:
     e = inp.escalation
     if not e.escalated:
         return _r("escalation.target", True, "no escalation", applicable=False)
-    want = inp.card.escalation.escalate_to
-    return _r("escalation.target", e.target == want,
-              f"escalates to {e.target!r}" + ("" if e.target == want else f", card says {want!r}"))
+    targets = inp.card.escalation.targets
+    if not targets:
+        return _r("escalation.target", True, f"escalates to {e.target!r}; the card names no target",
+                  applicable=False)
+    want = targets[0] if len(targets) == 1 else " or ".join(repr(t) for t in targets)
+    ok = e.target in targets
+    return _r("escalation.target", ok,
+              f"escalates to {e.target!r}" + ("" if ok else (f", card says {want!r}" if len(targets) == 1
+                                                             else f", card says {want}")))
 
 
 @check("escalation.triggers")
@@ -176,6 +190,8 @@ def escalation_threshold_rule(inp: CheckInput) -> CheckResult:
     """Confidence below the card's threshold means the response must escalate."""
     v = inp.confidence_value
     th = inp.card.escalation.confidence_threshold
+    if th is None:
+        return _r("escalation.threshold_rule", True, "the card gives no confidence threshold", applicable=False)
     if v is None:
         return _r("escalation.threshold_rule", True, "no confidence stated", applicable=False)
     if v >= th:
@@ -193,6 +209,8 @@ def escalation_consistency(inp: CheckInput) -> CheckResult:
     th = inp.card.escalation.confidence_threshold
     if not e.escalated:
         return _r("escalation.consistency", True, "no escalation", applicable=False)
+    if th is None:
+        return _r("escalation.consistency", True, "the card gives no confidence threshold", applicable=False)
     if v is None or v < th:
         return _r("escalation.consistency", True, "confidence below threshold or unknown", applicable=False)
     ok = bool(e.triggers)
@@ -223,6 +241,15 @@ def never_rules(inp: CheckInput) -> Iterator[CheckResult]:
                      applicable=f.applicable)
         else:
             yield _r(f.rule_id, not f.violated, f.reason, applicable=f.applicable)
+
+
+@check("expect.skipped")
+def skipped_expectations(inp: CheckInput) -> Iterator[CheckResult]:
+    """Expectations skipped because the rule they refer to is gone from the card (not applicable, with why)."""
+    notes = getattr(inp.scenario, "ref_notes", None) or []
+    for n in notes:
+        if n.outcome == "gone":
+            yield _r(f"expect.skipped.{n.field.removeprefix('expect.')}.{n.ref}", True, n.message, applicable=False)
 
 
 @check("rules", needs_scenario=True)

@@ -53,7 +53,7 @@ class CompiledCard:
         self.layout = LayoutSpec(card, config)
         self.escalation = EscalationSpec(card)
         self.never = NeverSpec(card, config)
-        self.adherence = AdherenceSpec()
+        self.adherence = AdherenceSpec(card)
         self.rule_ids = set(card.rule_ids)
 
 

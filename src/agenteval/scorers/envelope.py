@@ -87,6 +87,12 @@ class EnvelopeSpec:
         self.conf_index = self.fields.index(conf.name) if conf is not None else -1
         self.allowed = [v.strip().lower() for v in (conf.allowed_values if conf else []) if v.strip()]
         self.level_values = config.level_values(self.allowed)
+        # the card's own confidence scale: numeric range and level bands (a level is worth its band's middle)
+        self.scale = conf.scale if conf is not None else "free"
+        self.numeric_range = conf.numeric_range if conf is not None else None
+        self.bands = dict(conf.bands) if conf is not None else {}
+        for lvl, (lo, hi) in self.bands.items():
+            self.level_values[lvl] = round((lo + hi) / 2, 4)
         alts = "|".join(f"(?P<f{i}>{name_pattern(n)})" for i, n in enumerate(self.fields))
         self.label = re.compile(
             r"^[ \t]*(?P<q>>[ \t]*)?(?P<li>(?:[-*+]|\d{1,2}[.)])[ \t]+)?(?P<h>#{1,6}[ \t]*)?"
@@ -221,6 +227,8 @@ class EnvelopeSpec:
         if not v:
             return Confidence(None, None, False, "Confidence value is empty")
         if self.level_start is None or self.two_levels is None:
+            if self.scale in ("numeric", "levels+numeric"):
+                return self._numeric_confidence(v, stated)
             return Confidence(None, stated, False, "the card lists no allowed Confidence values")
         m = self.level_start.match(v)
         if m:
@@ -236,9 +244,25 @@ class EnvelopeSpec:
             if m2:
                 return Confidence(m2.group("lvl").lower(), stated, False,
                                   f"'{v[:40]}' leads with a number, not an allowed level")
+        if self.scale == "levels+numeric" and stated is not None and re.match(r"^[\d.,%/ ]+", v):
+            return self._numeric_confidence(v, stated)
         if stated is not None and re.match(r"^[\d.,%/ ]+$", v):
             return Confidence(None, stated, False, f"'{v[:40]}' is a bare number, not one of {self.allowed}")
         return Confidence(None, stated, False, f"'{v[:40]}' is not one of {self.allowed}")
+
+    def _numeric_confidence(self, v: str, stated: float | None) -> Confidence:
+        """A Confidence on the card's numeric scale: a number in its range, its level from the card's bands."""
+        lo, hi = self.numeric_range or (0.0, 1.0)
+        if stated is None or not re.match(r"^[\d.,%/ ]+", v):
+            return Confidence(None, stated, False, f"'{v[:40]}' is not a number in [{lo:g}, {hi:g}]")
+        if not lo <= stated <= hi:
+            return Confidence(None, stated, False, f"{stated:g} is outside the card's range [{lo:g}, {hi:g}]")
+        level = None
+        for lvl, (blo, bhi) in sorted(self.bands.items(), key=lambda kv: -kv[1][0]):
+            if blo <= stated <= bhi:
+                level = lvl
+                break
+        return Confidence(level, stated, True, f"number {stated:g}" + (f" (band '{level}')" if level else ""))
 
     def parse(self, doc: Doc, occ: list[Occurrence], *, loose: bool) -> EnvelopeParse:
         """Evaluate the envelope in one mode from the label occurrences."""

@@ -153,13 +153,17 @@ class EscalationSpec:
     """The card's escalation settings compiled into patterns (built once per card)."""
 
     def __init__(self, card: AgentCard) -> None:
-        self.escalate_to = card.escalation.escalate_to
+        # the card's own hand-off target(s): zero or more
+        self.targets = [t for t in card.escalation.targets if t.strip()]
+        self.escalate_to = self.targets[0] if self.targets else ""
         self.threshold = card.escalation.confidence_threshold
-        self.target = re.compile(r"(?<![\w-])" + name_pattern(self.escalate_to) + r"(?![\w-])", re.I)
-        self.cue = re.compile(r"(?<![\w-])(?:" + name_pattern(self.escalate_to) + r")(?![\w-])|\bescalat\w*",
-                              re.I)
-        self.target_words = [w for w in re.split(r"[^a-z0-9]+", self.escalate_to.lower()) if w]
-        self.target_low = re.compile(name_pattern(self.escalate_to.lower()) + r"(?![\w-])")
+        alt = "|".join(name_pattern(t) for t in self.targets) or r"(?!x)x"
+        self.target = re.compile(r"(?<![\w-])(?:" + alt + r")(?![\w-])", re.I)
+        self.target_each = [re.compile(r"(?<![\w-])" + name_pattern(t) + r"(?![\w-])", re.I) for t in self.targets]
+        self.cue = re.compile(r"(?<![\w-])(?:" + alt + r")(?![\w-])|\bescalat\w*", re.I)
+        self.target_word_sets = [[w for w in re.split(r"[^a-z0-9]+", t.lower()) if w] for t in self.targets]
+        self.target_words = self.target_word_sets[0] if self.target_word_sets else []
+        self.target_lows = [re.compile(name_pattern(t.lower()) + r"(?![\w-])") for t in self.targets]
         self.trigger_ids = list(card.trigger_ids)
         self.trigger_rx: list[Lexicon] = [self._trigger_pattern(t) for t in card.escalation.triggers]
 
@@ -220,15 +224,18 @@ class EscalationSpec:
                     e += 1
                 spans.append((i, e))
             i = low.find("escalat", i + 7)
-        w = self.target_words[0] if self.target_words else ""
-        if w and all(doc.index.has(x) for x in self.target_words):
-            i = low.find(w)
-            while i >= 0:
-                if i == 0 or not (low[i - 1].isalnum() or low[i - 1] in "-_"):
-                    m = self.target_low.match(low, i)
-                    if m:
-                        spans.append((m.start(), m.end()))
-                i = low.find(w, i + len(w))
+        for words, target_low in zip(self.target_word_sets, self.target_lows, strict=True):
+            w = words[0] if words else ""
+            if w and all(doc.index.has(x) for x in words):
+                i = low.find(w)
+                while i >= 0:
+                    if i == 0 or not (low[i - 1].isalnum() or low[i - 1] in "-_"):
+                        m = target_low.match(low, i)
+                        if m:
+                            spans.append((m.start(), m.end()))
+                    i = low.find(w, i + len(w))
+        if len(self.target_word_sets) > 1:
+            spans = sorted(set(spans))
         spans.sort()
         if len(spans) > MAX_CUES:  # adversarial input: keep the head and, above all, the tail
             spans = spans[: MAX_CUES // 4] + spans[-(MAX_CUES - MAX_CUES // 4):]
@@ -238,7 +245,9 @@ class EscalationSpec:
         """Decide whether the response escalates; collect target and triggers."""
         text = doc.text
         idx = doc.index
-        if not idx.has_prefix("escalat") and not all(idx.has(x) for x in self.target_words or ["\0"]):
+        if not idx.has_prefix("escalat") and not any(
+            all(idx.has(x) for x in ws) for ws in (self.target_word_sets or [["\0"]]) if ws
+        ):
             return EscalationResult(False, None, "no escalation language", [], 0)
         cues = self._cue_spans(doc)
         positives: list[tuple[int, int]] = []  # sentence spans that escalate
@@ -296,7 +305,7 @@ class EscalationSpec:
         target: str | None = None
         for s, e in positives:
             if self.target.search(text, s, e):
-                target = self.escalate_to
+                target = self._which_target(text, s, e)
                 break
         if target is None:
             for s, e in positives:
@@ -316,8 +325,16 @@ class EscalationSpec:
             out.append(w)
         res = " ".join(out).strip(" .,;:")
         if self.target.fullmatch(res):
-            return self.escalate_to
+            return self._which_target(res, 0, len(res))
         return res or None
+
+    def _which_target(self, text: str, s: int, e: int) -> str:
+        """The card target named first in ``text[s:e]``."""
+        if len(self.target_each) <= 1:
+            return self.escalate_to
+        hits = [(m.start(), t) for t, rx in zip(self.targets, self.target_each, strict=True)
+                if (m := rx.search(text, s, e))]
+        return min(hits)[1] if hits else self.escalate_to
 
     def _sentence_verdict(self, sent: str) -> tuple[bool, str]:
         # "go/no-go" is a decision, not a negation (same length, offsets keep)

@@ -29,6 +29,9 @@ from pydantic import BaseModel, Field
 
 from agenteval.analysis.metrics import SET_METRICS, failed_checks, item_metrics, item_passed
 from agenteval.analysis.stats import TestResult, holm, mcnemar, paired_cluster_bootstrap, paired_difference, z_quantile
+from agenteval.errors import InputError
+from agenteval.inputs.card import parse_card
+from agenteval.inputs.rulerefs import RuleChange, diff_card_rules
 from agenteval.results.store import ScoreLine
 from agenteval.views.report import RunData, read_run
 
@@ -165,9 +168,69 @@ class CompareResult(BaseModel):
     improvements: list[str] = Field(default_factory=list)
     card_diff: str | None = None
     card_diff_note: str | None = None
+    rule_changes: list[RuleChange] = Field(
+        default_factory=list, description="rules lined up by identity: moved, reworded, added, removed")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def rule_changes(a: RunData, b: RunData, *, card_a: str | Path | None = None,
+                 card_b: str | Path | None = None) -> list[RuleChange]:
+    """The two runs' cards' rules lined up by identity (only the changed ones); [] when not available."""
+    if a.manifest.card.content_hash == b.manifest.card.content_hash and not (card_a or card_b):
+        return []
+    ta, tb = card_text(a, card_a), card_text(b, card_b)
+    if ta is None or tb is None:
+        return []
+    try:
+        ca, cb = parse_card(ta, str(a.manifest.card.path)), parse_card(tb, str(b.manifest.card.path))
+    except InputError:
+        return []
+    return [c for c in diff_card_rules(ca, cb) if c.change != "unchanged"]
+
+
+def _align_rule_ids(lines: Sequence[ScoreLine], changes: Sequence[RuleChange]) -> list[ScoreLine]:
+    """B's score lines with Never-rule ids renamed to A's (by identity); unchanged when nothing moved."""
+    rename: dict[str, str] = {}
+    for c in changes:
+        if c.new_id and c.new_id.startswith("never."):
+            rename[c.new_id] = c.old_id if c.old_id else f"{c.new_id} (B)"
+    if not rename:
+        return list(lines)
+
+    def ren(x: str) -> str:
+        if x in rename:
+            return rename[x]
+        for prefix in ("judge.",):
+            if x.startswith(prefix) and x[len(prefix):] in rename:
+                return prefix + rename[x[len(prefix):]]
+        return x
+
+    out: list[ScoreLine] = []
+    for s in lines:
+        checks = [{**c, "id": ren(str(c.get("id", "")))} for c in s.checks]
+        out.append(s.model_copy(update={"never_violations": [ren(x) for x in s.never_violations],
+                                        "tempted": [ren(x) for x in s.tempted], "checks": checks}))
+    return out
+
+
+def render_rule_changes(changes: Sequence[RuleChange]) -> list[str]:
+    """Text lines: a count per kind of change, then one line per changed rule."""
+    if not changes:
+        return []
+    counts = {k: sum(c.change == k for c in changes) for k in ("moved", "reworded", "added", "removed")}
+    out = ["  rules lined up by identity: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n)]
+    for c in changes:
+        if c.change == "added":
+            out.append(f"    added    {c.new_id}: {(c.new_text or '')[:80]}")
+        elif c.change == "removed":
+            out.append(f"    removed  {c.old_id}: {(c.old_text or '')[:80]}")
+        elif c.change == "moved":
+            out.append(f"    moved    {c.old_id} -> {c.new_id}")
+        else:
+            out.append(f"    reworded {c.old_id} -> {c.new_id} (similarity {c.similarity or 0:.2f})")
+    return out
 
 
 def key_of(s: ScoreLine) -> Key:
@@ -316,8 +379,13 @@ def compare_data(
     card_a: str | Path | None = None,
     card_b: str | Path | None = None,
 ) -> CompareResult:
-    """:func:`compare_runs` on runs already read."""
-    ka, kb = _index(a.lines, a.path), _index(b.lines, b.path)
+    """:func:`compare_runs` on runs already read.
+
+    On two card versions, B's Never-rule ids are renamed to A's by rule identity (a moved or reworded
+    rule is compared with itself; a rule new in B is labelled ``never.N (B)``).
+    """
+    changes = rule_changes(a, b, card_a=card_a, card_b=card_b)
+    ka, kb = _index(a.lines, a.path), _index(_align_rule_ids(b.lines, changes), b.path)
     keys = [k for k in ka if k in kb]
     scored = [k for k in keys if ka[k].status == "ok" and kb[k].status == "ok"]
     la = [ka[k] for k in scored]
@@ -451,6 +519,7 @@ def compare_data(
         improvements=[m.name for m in metrics if m.verdict == "improved"],
         card_diff=diff,
         card_diff_note=note,
+        rule_changes=changes,
     )
 
 
@@ -569,6 +638,7 @@ def render_text(res: CompareResult) -> str:
         out.append(f"  card changed: {res.card_diff.count(chr(10))} diff line(s) (see --md/--json)")
     elif res.card_diff_note:
         out.append(f"  {res.card_diff_note}")
+    out.extend(render_rule_changes(res.rule_changes))
     out.append(
         "REGRESSION: " + ", ".join(res.regressions) if res.regressions else "no significant regression"
     )
