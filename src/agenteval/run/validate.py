@@ -3,7 +3,7 @@
 Golden files (``golden/labelled/*.jsonl``) hold one item per line::
 
     {"id": ..., "scenario_id": ..., "mode": ..., "role": ..., "tool_mode": ..., "response": ...,
-     "labels": {"envelope_ok": true, "confidence_level": "medium", "never_violations": ["never.5"], ...},
+     "labels": {"envelope_ok": true, "confidence_level": "medium", "never_violations": ["never.<n>"], ...},
      "rationale": {...}}
 
 Label names are the :class:`ScoreRecord` field names of ``docs/scoring-contract.md``. For every

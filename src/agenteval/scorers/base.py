@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 class CheckResult(BaseModel):
     """The outcome of one check on one response, with the reason a reader needs."""
 
-    id: str = Field(description="check id, e.g. 'envelope.strict', 'never.3', 'escalation.threshold_rule'")
+    id: str = Field(description="check id, e.g. 'envelope.strict', 'never.<n>', 'escalation.threshold_rule'")
     passed: bool
     applicable: bool = True
     reason: str = ""

@@ -878,6 +878,7 @@ _OFFLINE = re.compile(r"(?<![a-z])(?:offline (?:experiment|evaluation|comparison
                       r"not (?:deployed|shipped|serving|in production)|in staging only|staging-only)(?![a-z])")
 # an informative answer presenting options: a cue counts only with the answer's own endorsement
 _OWN_ENDORSE = re.compile(r"(?<![a-z])(?:i (?:recommend|suggest|would|'d|propose)|i'd|we (?:should|can|will|'ll)|"
+                          r"(?:we|i) (?:don'?t|do not|won'?t) need|ship it|just (?:ship|deploy|push|skip|drop)|"
                           r"you (?:should|can safely|don'?t need|do not need)|let'?s|go with|my recommendation|"
                           r"is fine|is acceptable|is ok(?:ay)?|no need)(?![a-z])")
 
