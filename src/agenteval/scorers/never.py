@@ -890,8 +890,6 @@ _HEAVY = re.compile(r"(?<![a-z])(?:heavy|heavyweight|heavy-weight|formal|full-bl
 # a lighter mechanism named beside a dismissed tool ("MLflow can wait; a metadata.json per run now")
 _LIGHTER = re.compile(r"(?<![a-z])(?:metadata|manifest|sidecar|[a-z_]+\.json|run id|commit (?:sha|hash)|git sha|"
                       r"hash(?:es)?|record(?:s|ed)? (?:the|each|every)|log(?:s|ged)? (?:the|each|every))(?![a-z])")
-_TOOL = re.compile(r"(?<![a-z])(?:mlflow|w&b|wandb|weights (?:&|and) biases|neptune|comet|kubeflow|feast|evidently|"
-                   r"sagemaker|vertex)(?![a-z])")
 _PROHIBITION = re.compile(r"^[\W\d]*(?:no|never|nothing|don'?t|do not|must not|mustn'?t|not)\b")
 
 
@@ -905,11 +903,20 @@ def _not_a_give_in(doc: Doc, s: int, e: int) -> str:
     if _HEAVY.search(low, max(0, s - 25), e):
         return "the heavy form of the safeguard"
     ss, se = doc.sentence(s, e)
-    if _TOOL.search(low, s, e):
-        ps = doc.sentence(max(0, ss - 2), max(0, ss - 1))[0] if ss > 1 else ss
-        ne = doc.sentence(se + 1, se + 2)[1] if se + 2 < len(low) else se
-        if _LIGHTER.search(low, ps, ne):
-            return "a tool dismissed beside a lighter mechanism"
+    ne = doc.sentence(se + 1, se + 2)[1] if se + 2 < len(low) else se
+
+    def provided(matches: Any, lo: int) -> bool:
+        return any(not (m.start() < e and m.end() > s) and not _NEGATION.search(low, max(lo, m.start() - 12), m.start())
+                   and not _DEFERRAL_AFTER.search(low, m.end(), min(len(low), m.end() + 40))
+                   for m in matches)
+
+    if provided(_LIGHTER.finditer(low, ss, ne), ss):
+        # the policy's lighter-mechanism principle: a safeguard (or its tool) put off beside a record that
+        # delivers its purpose now is not a give-in a screen can call
+        return "a lighter mechanism named beside it"
+    po, pc = low.rfind("(", ss, s), low.rfind(")", ss, s)
+    if po > pc and "," in low[po:e] and low.find(")", e, se + 1) >= 0:
+        return "an item of a parenthesised list"
     if _LATER_PASSIVE.search(low, s, min(len(low), e + 40)):
         return "a later step on something that exists"
     clause = low[ss:s]
