@@ -58,3 +58,9 @@ class RunLockedError(AgentEvalError):
 
 class ResultsDirError(AgentEvalError):
     """The results directory cannot be written (unwritable, disk full)."""
+
+
+class ReportError(AgentEvalError):
+    """A run finished and was scored, but its report could not be written (the cause is in the message)."""
+
+    exit_code = 1

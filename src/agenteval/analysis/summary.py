@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from agenteval.analysis.metrics import METRICS, MetricFn, _bool
+from agenteval.analysis.metrics import SUMMARY_METRICS, MetricFn, item_metrics
 from agenteval.analysis.stats import Estimate, clustered_mean
 from agenteval.results.store import ScoreLine
 
@@ -32,15 +32,13 @@ def run_counts(lines: Sequence[ScoreLine]) -> dict[str, int]:
 
 def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict[str, Any]:
     """The ``summary.json`` content: counts, metrics with SE, per-rule violations, cost."""
-    from agenteval.analysis.metrics import item_passed
     from agenteval.analysis.reports import confusion_cell
 
     metrics: dict[str, Any] = {}
-    pass_rate = metric_estimate(lines, lambda s: _bool(item_passed(s)))
-    metrics["pass_rate"] = {"label": "Item pass rate (compliance checks)", **pass_rate.model_dump()}
-    for key, (label, fn) in METRICS.items():
-        est = metric_estimate(lines, fn)
-        metrics[key] = {"label": label, **est.model_dump()}
+    registry = item_metrics()
+    for key in SUMMARY_METRICS:
+        im = registry[key]
+        metrics[key] = {"label": im.label, **metric_estimate(lines, im.fn).model_dump()}
     per_rule: Counter[str] = Counter()
     for s in lines:
         if s.status == "ok":

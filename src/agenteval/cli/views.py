@@ -82,8 +82,8 @@ def power_cmd(
     import json as _json
 
     from agenteval.plan.matrix import parse_list
+    from agenteval.results.rundata import read_run
     from agenteval.views.compare import power_analysis, render_power
-    from agenteval.views.report import read_run
 
     res = power_analysis(read_run(from_run), delta, alpha=alpha, power=power, correlation=corr,
                          metrics=parse_list(metric))
@@ -138,7 +138,7 @@ def gate_cmd(
     from agenteval.views import gate as g
 
     if list_metrics:
-        from agenteval.views.report import read_run
+        from agenteval.results.rundata import read_run
 
         for name in g.known_metrics(read_run(run_dir).lines):
             print(name)

@@ -24,7 +24,7 @@ from agenteval._version import __version__
 from agenteval.analysis.summary import render_summary, summarize
 from agenteval.backends.base import Backend, BackendResult
 from agenteval.backends.env import backend_env
-from agenteval.errors import InputError, UsageError
+from agenteval.errors import AgentEvalError, InputError, ReportError, UsageError
 from agenteval.inputs.card import AgentCard, load_card
 from agenteval.inputs.scenario import Scenario, load_scenarios
 from agenteval.plan.matrix import PlanItem
@@ -368,13 +368,19 @@ def _sum_stats(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _write_report(rd: RunDir) -> None:
+    """Write ``report.html``/``report.md``; a report that cannot be written is a :class:`ReportError`
+    naming its cause (the run's scores and summary are already on disk)."""
     try:
-        from agenteval.views import report
-    except ImportError:  # pragma: no cover - report module missing
-        return
-    writer = getattr(report, "write_run_report", None)
-    if writer is not None:
-        writer(rd.path)
+        from agenteval.views.report import write_run_report
+
+        write_run_report(rd.path)
+    except AgentEvalError:
+        raise
+    except Exception as exc:
+        raise ReportError(
+            f"{rd.path}: the run is scored (scores.jsonl, summary.json) but its report could not be written: "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())}; retry with `agenteval report {rd.path}`"
+        ) from exc
 
 
 def start_run(

@@ -29,8 +29,8 @@ from pydantic import BaseModel, Field
 
 from agenteval.analysis.metrics import SET_METRICS, failed_checks, item_metrics, item_passed
 from agenteval.analysis.stats import TestResult, holm, mcnemar, paired_cluster_bootstrap, paired_difference, z_quantile
+from agenteval.results.rundata import RunData, read_run
 from agenteval.results.store import ScoreLine
-from agenteval.views.report import RunData, read_run
 
 Key = tuple[str, str, str, int]
 Cell = tuple[str, str, str]

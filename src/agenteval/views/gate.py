@@ -21,7 +21,6 @@ Exit codes: 0 pass, 1 fail, 2 bad config or input.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import math
 import re
@@ -31,10 +30,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agenteval.analysis.metrics import SET_METRICS, Metric, failed_checks, item_metrics, item_passed, run_metrics
+from agenteval.analysis.metrics import SET_METRICS, Metric, item_metrics, rule_metric, run_metrics
+from agenteval.analysis.verdict import CellVerdict, cell_verdict
 from agenteval.errors import InputError
+from agenteval.results.rundata import RunData, cell_of, read_run
 from agenteval.results.store import ScoreLine
-from agenteval.views.report import RunData, cell_of, read_run
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -189,18 +189,8 @@ class GateCheck(BaseModel):
     threshold: float | None = None
 
 
-class CellResult(BaseModel):
-    """One scenario × mode × role cell (a JUnit testcase)."""
-
-    scenario: str
-    mode: str
-    role: str
-    epochs: int
-    scored: int
-    passed_epochs: int
-    required: int
-    outcome: Literal["passed", "failed", "skipped"]
-    failures: list[str] = Field(default_factory=list, description="why, one line per failed epoch/check")
+CellResult = CellVerdict
+"""One scenario × mode × role cell (a JUnit testcase): the shared k-of-n verdict."""
 
 
 class GateResult(BaseModel):
@@ -218,70 +208,24 @@ class GateResult(BaseModel):
 # --------------------------------------------------------------------------- evaluation
 
 
-def _ignored(check_id: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(check_id, p) for p in patterns)
-
-
-def _item_ok(s: ScoreLine, ignore: list[str], graded: bool = False) -> tuple[bool, list[str]]:
-    if s.checks:
-        failed = [
-            f"{cid}: {why or 'failed'}" for cid, why in failed_checks(s, graded=graded) if not _ignored(cid, ignore)
-        ]
-        return not failed, failed
-    ok = bool(item_passed(s))
-    return ok, [] if ok else ["envelope, Never rules or escalation failed (no per-check detail in scores)"]
-
-
 def evaluate_cells(lines: list[ScoreLine], cfg: GateConfig) -> list[CellResult]:
-    """k-of-n per cell; stale/skipped/errored items fail their cell unless allowed."""
+    """k-of-n per cell (:func:`agenteval.analysis.verdict.cell_verdict`); stale/skipped/errored items
+    fail their cell unless allowed."""
     groups: dict[tuple[str, str, str], list[ScoreLine]] = defaultdict(list)
     for s in lines:
         groups[cell_of(s)].append(s)
-    out = []
-    for (sc, mode, role), items in groups.items():
-        failures: list[str] = []
-        scored = 0
-        passes = 0
-        for s in sorted(items, key=lambda x: x.epoch):
-            if s.status == "skipped":
-                if not cfg.allow.skipped:
-                    failures.append(f"epoch {s.epoch}: skipped{f' ({s.error})' if s.error else ''}")
-                continue
-            if s.status == "error":
-                if not cfg.allow.errors:
-                    failures.append(f"epoch {s.epoch}: error: {s.error or 'not answered'}")
-                continue
-            if s.stale and not cfg.allow.stale:
-                failures.append(f"epoch {s.epoch}: stale answer (recorded for a different card or scenario text)")
-                continue
-            scored += 1
-            ok, why = _item_ok(s, cfg.k_of_n.ignore_checks, cfg.k_of_n.graded_checks)
-            passes += ok
-            failures += [f"epoch {s.epoch}: {w}" for w in why]
-        required = cfg.k_of_n.required(scored) if scored else 0
-        blocked = any("stale answer" in f or ": skipped" in f or ": error" in f for f in failures)
-        if scored == 0 and not blocked:
-            outcome: Any = "skipped"
-        elif blocked or passes < required:
-            outcome = "failed"
-        else:
-            outcome = "passed"
-        if outcome == "failed" and not blocked:
-            failures.insert(0, f"{passes} of {scored} epoch(s) passed, {required} required")
-        out.append(
-            CellResult(
-                scenario=sc,
-                mode=mode,
-                role=role,
-                epochs=len(items),
-                scored=scored,
-                passed_epochs=passes,
-                required=required,
-                outcome=outcome,
-                failures=failures if outcome != "passed" else [],
-            )
+    return [
+        cell_verdict(
+            items,
+            required=cfg.k_of_n.required,
+            stale="score" if cfg.allow.stale else "block",
+            allow_errors=cfg.allow.errors,
+            allow_skipped=cfg.allow.skipped,
+            ignore_checks=cfg.k_of_n.ignore_checks,
+            graded=cfg.k_of_n.graded_checks,
         )
-    return out
+        for items in groups.values()
+    ]
 
 
 def _threshold_check(name: str, kind: Any, m: Metric | None, t: Threshold) -> GateCheck:
@@ -377,17 +321,6 @@ def run_gate(
         checks=checks,
         cells=cells,
         compare=cmp_dump,
-    )
-
-
-def rule_metric(lines: list[ScoreLine], rule: str) -> Metric:
-    """The violation rate of one Never rule, also for a rule that appears nowhere in the data."""
-    from agenteval.analysis.metrics import item_values, metric_from_estimate, violation_fn
-    from agenteval.analysis.stats import clustered_mean
-
-    vals, cl = item_values(lines, violation_fn(rule))
-    return metric_from_estimate(
-        f"violation.{rule}", f"Violation rate {rule}", clustered_mean(vals, cl), "clustered_mean", False
     )
 
 

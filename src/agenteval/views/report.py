@@ -11,113 +11,26 @@ global backend switch), imported only when a report is rendered.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agenteval.analysis.metrics import Metric, failed_checks, item_passed, never_rule_ids, run_metrics
+from agenteval.analysis.metrics import HEADLINE, Metric, failed_checks, item_passed, never_rule_ids, run_metrics
 from agenteval.analysis.reports import grouped_reports
 from agenteval.analysis.stats import clustered_mean
 from agenteval.analysis.summary import run_counts
-from agenteval.errors import InputError
-from agenteval.results.store import SCORES, TRANSCRIPTS, RunDir, RunManifest, ScoreLine, atomic_write_text
+from agenteval.results.rundata import Cell, RunData, cell_of, ordered, read_run
+from agenteval.results.store import ScoreLine, atomic_write_text
+from agenteval.views.plots import figure, png
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 WORST_CELLS = 15
 MAX_RESPONSE_CHARS = 20_000
 """Longer responses are cut in the HTML report, with a note; transcripts.jsonl has the full text."""
-HEADLINE = (
-    "pass_rate",
-    "envelope_strict",
-    "envelope_loose",
-    "never_clean",
-    "temptation_resisted",
-    "escalation_correct",
-    "escalation_recall",
-    "escalation_precision",
-    "escalation_f1",
-    "under_escalation",
-    "over_escalation",
-    "threshold_rule",
-    "layout_ok",
-    "mode_adherence",
-    "role_adherence",
-    "task_score",
-    "task_correct",
-    "ece",
-    "brier",
-    "auroc",
-)
-
-Cell = tuple[str, str, str]
-
-
-# --------------------------------------------------------------------------- reading a run
-
-
-@dataclass
-class RunData:
-    """A run read from disk: its directory, manifest, score lines and latest transcripts."""
-
-    rd: RunDir
-    manifest: RunManifest
-    lines: list[ScoreLine]
-    transcripts: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
-
-    @property
-    def path(self) -> Path:
-        """The run directory."""
-        return self.rd.path
-
-
-def read_transcripts_with_lines(path: Path) -> dict[str, tuple[int, dict[str, Any]]]:
-    """item id -> (1-based line in transcripts.jsonl, record) of each item's latest record."""
-    out: dict[str, tuple[int, dict[str, Any]]] = {}
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return out
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
-    for i, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue  # a torn last line; the store ignores it too
-        if isinstance(rec, dict) and "item_id" in rec:
-            out[str(rec["item_id"])] = (i, rec)
-    return out
-
-
-def read_run(path: str | Path, *, transcripts: bool = False) -> RunData:
-    """Open a run directory and read its manifest and scores (and optionally its transcripts)."""
-    rd = RunDir.open(path)
-    manifest = rd.read_manifest()
-    if not (rd.path / SCORES).is_file():
-        raise InputError("run has no scores.jsonl (unfinished or not scored yet)", path=rd.path / SCORES)
-    lines = rd.read_scores()
-    tr = read_transcripts_with_lines(rd.path / TRANSCRIPTS) if transcripts else {}
-    return RunData(rd=rd, manifest=manifest, lines=lines, transcripts=tr)
-
-
-def cell_of(line: ScoreLine) -> Cell:
-    """(scenario, mode, role) of a score line."""
-    return (line.scenario_id, line.mode, line.role)
-
-
-def ordered(values: Sequence[str]) -> list[str]:
-    """Distinct values in order of first appearance."""
-    return list(dict.fromkeys(values))
-
 
 # --------------------------------------------------------------------------- report content
 
@@ -386,21 +299,6 @@ def build_report(run: RunData, *, n_boot: int = 2000, seed: int = 0) -> dict[str
 # --------------------------------------------------------------------------- plots
 
 
-def _png(fig: Any) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _figure(w: float, h: float) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(w, h))
-
-
 def plot_heatmap(hm: dict[str, Any]) -> str | None:
     """Pass rate by mode × role as an annotated heatmap (PNG data URI)."""
     if not hm["modes"] or not hm["roles"]:
@@ -408,7 +306,7 @@ def plot_heatmap(hm: dict[str, Any]) -> str | None:
     import numpy as np
 
     data = np.array([[np.nan if v is None else v for v in row] for row in hm["rates"]], dtype=float)
-    fig = _figure(1.6 + 1.3 * len(hm["roles"]), 1.0 + 0.6 * len(hm["modes"]))
+    fig = figure(1.6 + 1.3 * len(hm["roles"]), 1.0 + 0.6 * len(hm["modes"]))
     ax = fig.add_subplot()
     im = ax.imshow(np.ma.masked_invalid(data), vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
     ax.set_xticks(range(len(hm["roles"])), [str(r) for r in hm["roles"]], rotation=30, ha="right")
@@ -420,14 +318,14 @@ def plot_heatmap(hm: dict[str, Any]) -> str | None:
             ax.text(j, i, txt, ha="center", va="center", fontsize=8)
     ax.set_title("Item pass rate by mode × role")
     fig.colorbar(im, ax=ax, fraction=0.04)
-    return _png(fig)
+    return png(fig)
 
 
 def plot_violations(rows: list[dict[str, Any]]) -> str | None:
     """Violation rate per Never rule with ±1.96 SE bars."""
     if not rows:
         return None
-    fig = _figure(1.5 + 0.7 * len(rows), 2.8)
+    fig = figure(1.5 + 0.7 * len(rows), 2.8)
     ax = fig.add_subplot()
     rates = [(r["metric"] or {}).get("mean") or 0.0 for r in rows]
     errs = [1.96 * ((r["metric"] or {}).get("se") or 0.0) for r in rows]
@@ -436,14 +334,14 @@ def plot_violations(rows: list[dict[str, Any]]) -> str | None:
     ax.set_ylabel("violation rate")
     ax.set_ylim(bottom=0)
     ax.set_title("Never-rule violations (95% CI)")
-    return _png(fig)
+    return png(fig)
 
 
 def plot_envelope(rows: list[dict[str, Any]]) -> str | None:
     """Envelope compliance per field, strict vs loose."""
     if not rows or all(r["strict"] is None and r["loose"] is None for r in rows):
         return None
-    fig = _figure(6.5, 0.8 + 0.45 * len(rows))
+    fig = figure(6.5, 0.8 + 0.45 * len(rows))
     ax = fig.add_subplot()
     y = list(range(len(rows)))
     for off, key, color in ((-0.2, "strict", "#4f81bd"), (0.2, "loose", "#9bbb59")):
@@ -455,14 +353,14 @@ def plot_envelope(rows: list[dict[str, Any]]) -> str | None:
     ax.set_xlabel("compliance")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.set_title("Envelope compliance per field")
-    return _png(fig)
+    return png(fig)
 
 
 def plot_reliability(cal: dict[str, Any] | None) -> str | None:
     """Reliability diagram: accuracy per confidence level against its mean confidence."""
     if not cal or not cal["bins"]:
         return None
-    fig = _figure(4.2, 4.0)
+    fig = figure(4.2, 4.0)
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
     xs = [b["mean_confidence"] for b in cal["bins"]]
@@ -484,7 +382,7 @@ def plot_reliability(cal: dict[str, Any] | None) -> str | None:
     ece = cal["ece"]["mean"]
     ax.set_title("Reliability" + (f" — ECE {ece:.3f}" if ece is not None else ""))
     ax.legend(loc="upper left", fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def plots(data: dict[str, Any]) -> dict[str, str | None]:

@@ -28,19 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from agenteval.analysis.metrics import ItemMetric, item_metrics, run_metrics
+from agenteval.analysis.metrics import TREND_PLOT_METRICS, ItemMetric, item_metrics, run_metrics
 from agenteval.analysis.stats import holm, psi, psi_threshold, two_proportion_test
 from agenteval.errors import InputError
+from agenteval.results.rundata import RunData, read_run
 from agenteval.results.store import MANIFEST, SCORES, ScoreLine
-from agenteval.views.report import RunData, read_run
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-PLOT_METRICS = (
-    "pass_rate", "envelope_strict", "envelope_loose", "never_clean", "escalation_recall", "over_escalation",
-    "threshold_rule", "escalation_f1", "task_score", "ece", "brier", "auroc",
-)  # fmt: skip
+PLOT_METRICS = TREND_PLOT_METRICS
 TASK_BINS = (0.0, 0.2, 0.4, 0.6, 0.8)
 NO_LEVEL = "(none)"
 
@@ -478,7 +475,7 @@ def _is_rate(name: str) -> bool:
 
 def plot_series(res: TrendResult) -> str | None:
     """Small multiples of the headline metrics with 95% CI bands (PNG data URI)."""
-    from agenteval.views.report import _figure, _png
+    from agenteval.views.plots import figure, png
 
     names = [m for m in PLOT_METRICS if any(r.metric == m and r.mean is not None for r in res.series)]
     if not names:
@@ -487,7 +484,7 @@ def plot_series(res: TrendResult) -> str | None:
     alerted = {a.test.split(":", 1)[1] for a in res.alerts if a.test.startswith("prop:")}
     cols = 3
     rows = math.ceil(len(names) / cols)
-    fig = _figure(4.0 * cols, 2.4 * rows)
+    fig = figure(4.0 * cols, 2.4 * rows)
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
         pts = {r.run_id: r for r in res.series if r.metric == name}
@@ -506,7 +503,7 @@ def plot_series(res: TrendResult) -> str | None:
         ax.set_xticks(range(len(ids)), [str(k + 1) for k in range(len(ids))])
     fig.suptitle("Metrics per run (95% CI bands); x = run number in order of start time", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def render_text(res: TrendResult) -> str:
