@@ -41,3 +41,19 @@ def _cfg(config: str | None) -> Any:
 
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="project config (default ./agenteval.yaml)")]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from agenteval._version import __version__
+
+        print(f"agenteval {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_show_version, help="print the version and exit")] = False,
+) -> None:
+    """Benchmark how an LLM agent defined by a persona card behaves."""

@@ -48,6 +48,11 @@ def run(
     argv = ["agenteval", *sys.argv[1:]]
     if resume:
         rd, summary, code = runner.resume_run(resume, argv)
+        if summary is None:
+            print(f"agenteval: {rd.path}: the run is finished and every planned item has an answer: "
+                  "nothing to resume (nothing was changed)", file=sys.stderr)
+            print(rd.path)
+            raise typer.Exit(0)
         _print_summary(rd, summary)
         raise typer.Exit(code)
     cfg = _cfg(config)

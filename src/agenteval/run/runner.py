@@ -430,11 +430,24 @@ def start_run(
     return rd, summary, code
 
 
-def resume_run(path: str | Path, command: Sequence[str]) -> tuple[RunDir, dict[str, Any], int]:
-    """Finish an interrupted run with its recorded plan, backend and settings."""
+def _resumable_items(rd: RunDir) -> list[str]:
+    """Ids of planned items a resume would (re)run: not in the journal, or whose latest attempt errored."""
+    latest = rd.latest_transcripts()
+    ids = [PlanItem.model_validate(p).id for p in rd.read_plan()]
+    return [i for i in ids if i not in latest or latest[i].status == "error"]
+
+
+def resume_run(path: str | Path, command: Sequence[str]) -> tuple[RunDir, dict[str, Any] | None, int]:
+    """Finish an interrupted run with its recorded plan, backend and settings.
+
+    A finished run with no missing and no errored item has nothing to resume: it is left exactly as it
+    is and the summary is ``None`` (the CLI says so and exits 0).
+    """
     rd = RunDir.open(path)
     with rd.locked():
         manifest = rd.read_manifest()
+        if manifest.status == "finished" and not _resumable_items(rd):
+            return rd, None, EXIT_OK
         settings = RunSettings.model_validate(manifest.settings)
         card, scenarios = _load_inputs(manifest.card.path, manifest.scenario_paths, manifest.fixtures_dir,
                                        settings.strict_card)
