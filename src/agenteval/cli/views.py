@@ -125,8 +125,14 @@ def trend_cmd(
 
 @app.command("gate")
 def gate_cmd(
-    run_dir: Annotated[str, typer.Argument(help="run directory to gate")],
+    run_dir: Annotated[str | None, typer.Argument(help="run directory to gate")] = None,
     config: Annotated[str, typer.Option("--config", help="gate configuration")] = "gates.yaml",
+    calibrate_from: Annotated[str | None, typer.Option(
+        "--calibrate-from", help="write thresholds calibrated from this baseline run (see --out, --margin)")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="with --calibrate-from: file to write "
+                                            "(default: print)")] = None,
+    margin: Annotated[float, typer.Option("--margin", help="with --calibrate-from: standard errors "
+                                          "below the baseline")] = 2.0,
     baseline: Annotated[str | None, typer.Option("--baseline", help="baseline run (regression gate)")] = None,
     junit: Annotated[str | None, typer.Option("--junit", help="write JUnit XML (testcase per cell)")] = None,
     md: Annotated[str | None, typer.Option("--md", help="write a markdown summary (PR comment)")] = None,
@@ -137,6 +143,27 @@ def gate_cmd(
     """Pass/fail a run for CI. Exit 0 pass, 1 fail, 2 bad config or input."""
     from agenteval.views import gate as g
 
+    if calibrate_from:
+        if margin < 0:
+            _fail("--margin must be >= 0")
+        from pathlib import Path as _P
+
+        template = g.load_gate_config(config) if _P(config).is_file() else None
+        cal = g.calibrate(calibrate_from, margin=margin, template=template)
+        cmd = f'agenteval gate --calibrate-from "$(agenteval run | tail -n 1)" --out {out or "gates.yaml"}' + (
+            f" --margin {margin:g}" if margin != g.DEFAULT_MARGIN_SE else "")
+        text = g.render_gate_config(cal, command=cmd)
+        g.load_gate_config_text(text)  # what we write must load
+        if out:
+            _write_out(out, text)
+            print(f"agenteval: wrote {out}: {len(cal.metrics)} metric, {len(cal.never_rules)} Never-rule and "
+                  f"{len(cal.cells)} per-cell threshold(s) from {calibrate_from} (margin {margin:g} SE)",
+                  file=sys.stderr)
+        else:
+            print(text, end="")
+        return
+    if run_dir is None:
+        _fail("gate: give RUN_DIR (or --calibrate-from RUN to write thresholds)")
     if list_metrics:
         from agenteval.results.rundata import read_run
 

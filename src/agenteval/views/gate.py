@@ -95,6 +95,36 @@ class KOfN(BaseModel):
         return math.ceil(self.k / self.n * epochs - 1e-9)
 
 
+class CellThreshold(BaseModel):
+    """A per-cell k-of-n override (written by ``--calibrate-from``): key ``scenario/mode/role``."""
+
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(ge=0)
+    n: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _k_le_n(self) -> CellThreshold:
+        if self.k > self.n:
+            raise ValueError("k must not exceed n")
+        return self
+
+    def required(self, epochs: int) -> int:
+        """Passes needed in this cell with ``epochs`` scored epochs (k/n scaled as for :class:`KOfN`)."""
+        if epochs == self.n:
+            return self.k
+        return math.ceil(self.k / self.n * epochs - 1e-9)
+
+
+class Calibration(BaseModel):
+    """Where the thresholds came from (``agenteval gate --calibrate-from``); informational."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str
+    card_hash: str | None = None
+    margin_se: float
+    date: str | None = None
+
+
 class Regression(BaseModel):
     """No significant regression against ``--baseline`` (uses ``agenteval compare``)."""
 
@@ -119,13 +149,14 @@ class GateConfig(BaseModel):
     metrics: dict[str, Threshold] = Field(default_factory=dict)
     never_rules: dict[str, Threshold] = Field(default_factory=dict)
     k_of_n: KOfN = Field(default_factory=KOfN)
+    cells: dict[str, CellThreshold] = Field(
+        default_factory=dict, description="per-cell k-of-n overrides keyed scenario/mode/role")
     regression: Regression = Field(default_factory=Regression)
+    calibrated_from: Calibration | None = None
 
 
 def load_gate_config(path: str | Path) -> GateConfig:
     """Read and validate ``gates.yaml``; every problem is an :class:`InputError` naming file and field."""
-    import yaml
-
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -133,6 +164,13 @@ def load_gate_config(path: str | Path) -> GateConfig:
         raise InputError("file not found", path=p) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", path=p) from None
+    return load_gate_config_text(text, p)
+
+
+def load_gate_config_text(text: str, p: str | Path = "gates.yaml") -> GateConfig:
+    """Validate ``gates.yaml`` content (``p`` names it in errors)."""
+    import yaml
+
     try:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
@@ -217,15 +255,20 @@ def evaluate_cells(lines: list[ScoreLine], cfg: GateConfig) -> list[CellResult]:
     return [
         cell_verdict(
             items,
-            required=cfg.k_of_n.required,
+            required=_cell_rule(cfg, cell).required,
             stale="score" if cfg.allow.stale else "block",
             allow_errors=cfg.allow.errors,
             allow_skipped=cfg.allow.skipped,
             ignore_checks=cfg.k_of_n.ignore_checks,
             graded=cfg.k_of_n.graded_checks,
         )
-        for items in groups.values()
+        for cell, items in groups.items()
     ]
+
+
+def _cell_rule(cfg: GateConfig, cell: tuple[str, str, str]) -> KOfN | CellThreshold:
+    """The k-of-n rule of one cell: its override in ``cells``, else the global ``k_of_n``."""
+    return cfg.cells.get("/".join(cell), cfg.k_of_n)
 
 
 def _threshold_check(name: str, kind: Any, m: Metric | None, t: Threshold) -> GateCheck:
@@ -536,3 +579,168 @@ def render_markdown(res: GateResult) -> str:
     from agenteval.views.report import environment
 
     return str(environment(html=False).get_template("gate.md.j2").render(g=res))
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+DEFAULT_MARGIN_SE = 2.0
+"""Calibrated thresholds sit this many standard errors below (or above) the baseline's value."""
+
+
+def _margin_se(m: Metric, values: list[float] | None = None) -> float:
+    """The standard error a calibrated threshold keeps its margin in.
+
+    For per-item metrics: the SE of the mean over the baseline's items (sd/√n) — the noise of a re-run on
+    the same scenarios. The clustered SE the reports show also counts the sampling of scenarios, which does
+    not vary between runs of one suite, and would let a 20-point drop through. A rate measured as exactly
+    0 or 1 (sd 0) gets the SE of a rate half an item away from it, so one bad item is not yet a failure of
+    a large suite. Set metrics (precision, F1, ECE, AUROC) keep their own SE (ratio or bootstrap).
+    """
+    if values:
+        n = len(values)
+        mean = sum(values) / n
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+        if sd > 0:
+            return sd / math.sqrt(n)
+        if 0.0 <= mean <= 1.0:
+            p = (mean * n + 0.5) / (n + 1)
+            return math.sqrt(p * (1 - p) / n)
+        return 0.0
+    if m.se:
+        return m.se
+    if m.mean is not None and m.n and 0.0 <= m.mean <= 1.0:  # a set metric at exactly 0 or 1
+        p = (m.mean * m.n + 0.5) / (m.n + 1)
+        return math.sqrt(p * (1 - p) / m.n)
+    return 0.0
+
+
+def _floor4(v: float) -> float:
+    return math.floor(v * 10_000 + 1e-9) / 10_000
+
+
+def _ceil4(v: float) -> float:
+    return math.ceil(v * 10_000 - 1e-9) / 10_000
+
+
+def calibrate(
+    run_path: str | Path, *, margin: float = DEFAULT_MARGIN_SE, template: GateConfig | None = None
+) -> GateConfig:
+    """Thresholds from a baseline run: every headline metric and every Never rule at the baseline's value
+    minus (or, for lower-is-better metrics, plus) ``margin`` standard errors, and every cell's k-of-n at
+    its baseline pass count minus ``margin`` binomial SEs (cells that fail in the baseline are recorded as
+    such, so the gate watches them get worse, not stay as bad).
+
+    The baseline must be a finished run without stale, errored or skipped items: thresholds from answers
+    to another prompt would gate nothing real. ``template`` keeps its ``allow``, ``card``,
+    ``regression`` and ``k_of_n`` ignore/graded settings.
+    """
+    from agenteval.analysis.metrics import HEADLINE, item_values
+
+    run = read_run(run_path)
+    lines = run.lines
+    bad = [s for s in lines if s.stale or s.status != "ok"]
+    if run.manifest.status != "finished" or bad:
+        why = f"status {run.manifest.status}" if run.manifest.status != "finished" else (
+            f"{sum(1 for s in bad if s.stale)} stale, {sum(1 for s in bad if s.status == 'error')} errored, "
+            f"{sum(1 for s in bad if s.status == 'skipped')} skipped item(s)")
+        raise InputError(f"cannot calibrate from this run ({why}): record fresh answers "
+                         "(`agenteval record`) and run again, then calibrate", path=run.path)
+    base = template.model_copy(deep=True) if template is not None else GateConfig()
+    metrics = run_metrics(lines)
+    per_item = item_metrics(lines)
+
+    def se(name: str, m: Metric) -> float:
+        im = per_item.get(name)
+        return _margin_se(m, item_values(lines, im.fn)[0] if im is not None else None)
+
+    base.metrics = {}
+    for name in HEADLINE:
+        m = metrics.get(name)
+        if m is None or m.mean is None or m.n == 0:
+            continue
+        d = margin * se(name, m)
+        if m.higher_is_better:  # every calibrated metric lies in [0, 1]
+            base.metrics[name] = Threshold(min=max(0.0, _floor4(m.mean - d)))
+        else:
+            base.metrics[name] = Threshold(max=min(1.0, _ceil4(m.mean + d)))
+    n_ok = sum(1 for s in lines if s.status == "ok")
+    zero = Metric(name="violation.*", label="", mean=0.0, se=0.0, n=n_ok, clusters=0)
+    base.never_rules = {"*": Threshold(max=_ceil4(margin * _margin_se(zero, [0.0] * n_ok)))} if n_ok else {}
+    for key, m in metrics.items():
+        if key.startswith("violation.") and m.mean is not None and m.n:
+            base.never_rules[key.split(".", 1)[1]] = Threshold(max=_ceil4(min(m.mean + margin * se(key, m), 1.0)))
+    epochs = max((s.epoch for s in lines), default=1)
+    base.k_of_n = KOfN(k=epochs, n=epochs, ignore_checks=base.k_of_n.ignore_checks,
+                       graded_checks=base.k_of_n.graded_checks)
+    base.cells = {}
+    probe = base.model_copy(update={"allow": Allow()})
+    for v in evaluate_cells(lines, probe):
+        if not v.scored:
+            continue
+        q = v.passed_epochs / v.scored
+        se = math.sqrt(q * (1 - q) / v.scored)
+        k = max(0, min(v.passed_epochs, math.ceil((q - margin * se) * v.scored - 1e-9)))
+        if k != base.k_of_n.required(v.scored):
+            base.cells[f"{v.scenario}/{v.mode}/{v.role}"] = CellThreshold(k=k, n=v.scored)
+    from agenteval.fileio import utcnow
+
+    base.calibrated_from = Calibration(run=run.rd.run_id, card_hash=run.manifest.card.content_hash,
+                                       margin_se=margin, date=utcnow()[:10])
+    return base
+
+
+def render_gate_config(cfg: GateConfig, *, command: str) -> str:
+    """``gates.yaml`` text for a (calibrated) config, with a header saying how to regenerate it."""
+    import yaml
+
+    data = cfg.model_dump(mode="json", exclude_none=True)
+
+    def flow(d: dict[str, Any]) -> str:
+        return "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"
+
+    out = [
+        "# agenteval gate configuration: `agenteval gate RUN_DIR --config gates.yaml [--baseline RUN] "
+        "[--junit FILE] [--md FILE]`",
+        "# Exit codes: 0 all gates pass, 1 a gate failed, 2 this file (or an input) is invalid.",
+        "# Metric names: `agenteval gate --list-metrics RUN_DIR`. Rates are fractions in [0, 1].",
+        "#",
+        "# CALIBRATED from a baseline run: each threshold is the baseline's value minus (plus, for",
+        f"# lower-is-better metrics) {cfg.calibrated_from.margin_se if cfg.calibrated_from else '?'} standard "
+        "errors; each cell needs its baseline pass count minus the same margin.",
+        "# Regenerate after a deliberate change of scores (new recordings, scorer changes) with:",
+        f"#   {command}",
+        "version: 1",
+        "",
+        "# Stale replay answers (recorded for another card or scenario text), skipped and errored items fail",
+        "# the gate unless allowed here.",
+        yaml.safe_dump({"allow": data["allow"]}, sort_keys=False).rstrip(),
+    ]
+    if "card" in data:
+        out.append(yaml.safe_dump({"card": data["card"]}, sort_keys=False).rstrip())
+    if cfg.calibrated_from is not None:
+        out += ["", yaml.safe_dump({"calibrated_from": data["calibrated_from"]}, sort_keys=False).rstrip()]
+    out += ["", "# Thresholds on run metrics (bound: point compares the estimate, bound: ci the 95% CI bound).",
+            "metrics:"]
+    out += [f"  {k}: {flow(v)}" for k, v in data["metrics"].items()] or ["  {}"]
+    out += ["", "# Maximum violation rate per Never rule: \"*\" for a rule the baseline did not measure (e.g. a new",
+            "# one), each measured rule at its own baseline rate plus the margin.",
+            "never_rules:"]
+    out += [f"  {json_key(k)}: {flow(v)}" for k, v in data["never_rules"].items()] or ["  {}"]
+    out += ["", "# Per scenario × mode × role cell: at least k of n epochs pass every applicable compliance check",
+            "# (k/n scaled when the run has another number of epochs); `cells` overrides it per cell.",
+            yaml.safe_dump({"k_of_n": data["k_of_n"]}, sort_keys=False, default_flow_style=None).rstrip()]
+    if data["cells"]:
+        out += ["", "# cells below the default in the baseline (k: 0 = failing there; the gate tracks the others)",
+                "cells:"]
+        out += [f"  {json_key(k)}: {flow(v)}" for k, v in data["cells"].items()]
+    out += ["", "# With --baseline RUN: no significant regression (paired, Holm-adjusted, `agenteval compare`).",
+            yaml.safe_dump({"regression": data["regression"]}, sort_keys=False).rstrip(), ""]
+    return "\n".join(out)
+
+
+def json_key(k: str) -> str:
+    """A YAML mapping key, quoted (scenario ids, rule ids and '*' are safe as JSON strings)."""
+    import json
+
+    return json.dumps(k)
