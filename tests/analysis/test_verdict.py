@@ -44,3 +44,19 @@ def test_errors_and_skips() -> None:
 def test_ignore_checks() -> None:
     v = cell_verdict([_line(1, False)], required=lambda n: n, ignore_checks=["envelope.*"])
     assert v.outcome == "passed"
+
+
+def test_one_failure_per_cause() -> None:
+    from agenteval.analysis.verdict import grouped_failures
+
+    failed = [("envelope.strict", "Confidence: 'medium-high' names two levels"),
+              ("envelope.loose", "Confidence: 'medium-high' names two levels"),
+              ("envelope.field.confidence", "'medium-high' names two levels"),
+              ("confidence.level", "'medium-high' names two levels"),
+              ("layout.ok", "'Recommendations' missing"), ("layout.sections", "'Recommendations' missing"),
+              ("layout.items", "item lacks Recommendation"), ("never.1", "defers it"), ("never.4", "drops it")]
+    out = grouped_failures(failed)
+    assert len(out) == 4, out
+    assert out[0].startswith("envelope: Confidence: 'medium-high' names two levels [envelope.strict,")
+    assert out[1].startswith("layout: 'Recommendations' missing [layout.ok, layout.sections, layout.items]")
+    assert out[2:] == ["never.1: defers it", "never.4: drops it"]

@@ -63,8 +63,11 @@ def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict
     }
 
 
-def render_summary(summary: dict[str, Any], run_dir: str) -> str:
-    """A plain-text table of the summary (what ``agenteval run`` prints before the run path)."""
+def render_summary(summary: dict[str, Any], run_dir: str, *, cost_note: str | None = None) -> str:
+    """A plain-text table of the summary (what ``agenteval run`` prints before the run path).
+
+    ``cost_note`` says why the cost is an estimate and not money spent (replay, a non-default endpoint).
+    """
     c = summary["counts"]
     lines = []
     head = f"Run {run_dir}"
@@ -86,7 +89,8 @@ def render_summary(summary: dict[str, Any], run_dir: str) -> str:
     e = summary["escalation_confusion"]
     lines.append(f"  Escalation confusion: TP {e['tp']}  FP {e['fp']}  FN {e['fn']}  TN {e['tn']}")
     if summary.get("cost_usd"):
-        lines.append(f"  Cost: ${summary['cost_usd']:.4f}  tokens: {summary['tokens']}")
+        what = f"Cost ({cost_note})" if cost_note else "Cost"
+        lines.append(f"  {what}: ${summary['cost_usd']:.4f}  tokens: {summary['tokens']}")
     bs = summary.get("backend_stats")
     if bs:
         lines.append(f"  API: {bs.get('api_requests', 0)} requests, {bs.get('retries', 0)} retries "

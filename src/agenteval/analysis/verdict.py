@@ -49,11 +49,39 @@ def _ignored(check_id: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(check_id, p) for p in patterns)
 
 
+CAUSE_FAMILIES = {"layout": "layout", "envelope": "envelope", "confidence": "envelope", "escalation": "escalation"}
+"""Check-id prefixes whose failures share one cause in one answer: a missing section fails ``layout.ok``,
+``layout.sections`` and ``layout.items`` at once; one bad confidence value fails ``envelope.strict``,
+``envelope.loose``, ``envelope.field.confidence`` and ``confidence.level``. Other checks (each Never rule,
+mode, role, task elements) are causes of their own."""
+
+
+def cause_of(check_id: str) -> str:
+    """The cause a failed check belongs to (its family, or the check itself)."""
+    return CAUSE_FAMILIES.get(check_id.split(".", 1)[0], check_id)
+
+
+def grouped_failures(failed: Sequence[tuple[str, str]]) -> list[str]:
+    """One line per cause: ``cause: reason [check ids]`` (the first check's reason, which for each family
+    is its overall check: ``layout.ok``, ``envelope.strict``, ``escalation.expected``)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for cid, why in failed:
+        groups.setdefault(cause_of(cid), []).append((cid, why))
+    out = []
+    for cause, items in groups.items():
+        why = next((w for _, w in items if w), "failed")
+        if len(items) == 1:
+            out.append(f"{items[0][0]}: {why}")
+        else:
+            out.append(f"{cause}: {why} [{', '.join(c for c, _ in items)}]")
+    return out
+
+
 def epoch_failures(s: ScoreLine, *, ignore_checks: Sequence[str] = (), graded: bool = False) -> list[str]:
-    """Why a scored epoch fails: one ``check id: reason`` per failed check (empty when it passes)."""
+    """Why a scored epoch fails: one line per cause (:func:`grouped_failures`); empty when it passes."""
     if s.checks:
-        return [f"{cid}: {why or 'failed'}" for cid, why in failed_checks(s, graded=graded)
-                if not _ignored(cid, ignore_checks)]
+        return grouped_failures([(cid, why) for cid, why in failed_checks(s, graded=graded)
+                                 if not _ignored(cid, ignore_checks)])
     return [] if item_passed(s, graded=graded) else [NO_DETAIL]
 
 

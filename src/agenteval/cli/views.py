@@ -135,7 +135,10 @@ def gate_cmd(
                                           "below the baseline")] = 2.0,
     baseline: Annotated[str | None, typer.Option("--baseline", help="baseline run (regression gate)")] = None,
     junit: Annotated[str | None, typer.Option("--junit", help="write JUnit XML (testcase per cell)")] = None,
-    md: Annotated[str | None, typer.Option("--md", help="write a markdown summary (PR comment)")] = None,
+    md: Annotated[str | None, typer.Option("--md", help="write a markdown summary (PR comment, <= 20 KB)")] = None,
+    report_link: Annotated[str | None, typer.Option(
+        "--report-link", help="--md links cells to this run report URL (default: the run's report.html, "
+        "relative to the --md file)")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="write the verdict as JSON")] = None,
     card: Annotated[str | None, typer.Option("--card", help="card the run must have used")] = None,
     list_metrics: Annotated[bool, typer.Option("--list-metrics", help="print metric names, exit")] = False,
@@ -174,7 +177,13 @@ def gate_cmd(
     res = g.run_gate(run_dir, cfg, baseline=baseline, card=card, config_path=config)
     if junit:
         _write_out(junit, g.junit_xml(res))
-    _write_out(md, g.render_markdown(res))
+    if md:
+        link = report_link
+        if link is None and (Path(run_dir) / "report.html").is_file():
+            import os
+
+            link = os.path.relpath(Path(run_dir) / "report.html", Path(md).resolve().parent)
+        _write_out(md, g.render_markdown(res, report_link=link))
     _write_out(json_out, res.model_dump_json(indent=2) + "\n")
     print(g.render_text(res))
     raise typer.Exit(0 if res.passed else 1)
@@ -210,5 +219,7 @@ def merge_cmd(
 
     argv = redact_argv(["agenteval", *sys.argv[1:]])
     rd = merge_runs(run_dirs, out, command=argv, allow_partial=allow_partial, report=not no_report)
-    print(render_summary(rd.read_summary(), str(rd.path)))
+    from agenteval.backends.env import cost_note
+
+    print(render_summary(rd.read_summary(), str(rd.path), cost_note=cost_note(rd.read_manifest().backend)))
     print(str(rd.path))

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agenteval.analysis.metrics import SET_METRICS, Metric, item_metrics, rule_metric, run_metrics
+from agenteval.analysis.staleness import stale_report
 from agenteval.analysis.verdict import CellVerdict, cell_verdict
 from agenteval.errors import InputError
 from agenteval.results.rundata import RunData, cell_of, read_run
@@ -247,8 +248,9 @@ class GateResult(BaseModel):
 
 
 def evaluate_cells(lines: list[ScoreLine], cfg: GateConfig) -> list[CellResult]:
-    """k-of-n per cell (:func:`agenteval.analysis.verdict.cell_verdict`); stale/skipped/errored items
-    fail their cell unless allowed."""
+    """k-of-n per cell (:func:`agenteval.analysis.verdict.cell_verdict`): skipped/errored items fail their
+    cell unless allowed; stale answers are left out of the verdict (unless ``allow.stale``) — the
+    ``inputs.stale`` gate reports them once, with what changed."""
     groups: dict[tuple[str, str, str], list[ScoreLine]] = defaultdict(list)
     for s in lines:
         groups[cell_of(s)].append(s)
@@ -256,7 +258,7 @@ def evaluate_cells(lines: list[ScoreLine], cfg: GateConfig) -> list[CellResult]:
         cell_verdict(
             items,
             required=_cell_rule(cfg, cell).required,
-            stale="score" if cfg.allow.stale else "block",
+            stale="score" if cfg.allow.stale else "exclude",
             allow_errors=cfg.allow.errors,
             allow_skipped=cfg.allow.skipped,
             ignore_checks=cfg.k_of_n.ignore_checks,
@@ -264,6 +266,23 @@ def evaluate_cells(lines: list[ScoreLine], cfg: GateConfig) -> list[CellResult]:
         )
         for cell, items in groups.items()
     ]
+
+
+def gated_lines(lines: list[ScoreLine], cfg: GateConfig) -> list[ScoreLine]:
+    """The lines every metric of the gate is computed on: stale answers left out unless ``allow.stale``."""
+    return list(lines) if cfg.allow.stale else [s for s in lines if not (s.stale and s.status == "ok")]
+
+
+def k_of_n_text(lines: list[ScoreLine], cfg: GateConfig) -> str:
+    """What a cell of this run needs, in the run's own epoch count (a 1-epoch run never reads k=2 of n=3)."""
+    epochs = max((s.epoch for s in lines), default=1)
+    need = cfg.k_of_n.required(epochs)
+    text = f"each cell: {need} of {epochs} epoch(s) must pass"
+    if (cfg.k_of_n.k, cfg.k_of_n.n) != (need, epochs):
+        text += f", k={cfg.k_of_n.k} of n={cfg.k_of_n.n} scaled to the run"
+    if cfg.cells:
+        text += f"; {len(cfg.cells)} cell(s) with their own k (gates.yaml cells:)"
+    return text
 
 
 def _cell_rule(cfg: GateConfig, cell: tuple[str, str, str]) -> KOfN | CellThreshold:
@@ -310,9 +329,10 @@ def run_gate(
     config_path: str | Path | None = None,
 ) -> GateResult:
     """Evaluate every gate of ``cfg`` on the run (and against ``baseline``)."""
-    run = read_run(run_path)
-    lines = run.lines
-    _validate_metric_names(cfg, lines, config_path)
+    run = read_run(run_path, transcripts=True)
+    _validate_metric_names(cfg, run.lines, config_path)
+    # stale answers (to another prompt) count in no metric and no cell verdict; inputs.stale says so once
+    lines = gated_lines(run.lines, cfg)
     checks: list[GateCheck] = []
     checks += _input_checks(run, cfg, card, config_path)
     metrics = run_metrics(lines)
@@ -330,15 +350,17 @@ def run_gate(
         if f"violation.{r}" not in metrics:  # a rule no item broke and no check names: measure it anyway
             metrics[f"violation.{r}"] = rule_metric(lines, r)
         checks.append(_threshold_check(f"violation.{r}", "never_rule", metrics.get(f"violation.{r}"), per_rule[r]))
-    cells = evaluate_cells(lines, cfg)
+    cells = evaluate_cells(run.lines, cfg)
     failed_cells = [c for c in cells if c.outcome == "failed"]
     checks.append(
         GateCheck(
             name="cells.k_of_n",
             kind="cells",
             passed=not failed_cells,
-            message=f"{len(cells) - len(failed_cells)} of {len(cells)} cells pass "
-            f"(k={cfg.k_of_n.k} of n={cfg.k_of_n.n} epochs)",
+            message=f"{sum(c.outcome == 'passed' for c in cells)} of {len(cells)} cells pass "
+            f"({k_of_n_text(run.lines, cfg)})"
+            + (f"; {sum(c.outcome == 'skipped' for c in cells)} without a scored epoch"
+               if any(c.outcome == "skipped" for c in cells) else ""),
             value=float(len(failed_cells)),
             threshold=0.0,
         )
@@ -392,13 +414,15 @@ def _input_checks(
             value=float(scored),
         )
     )
+    stale = stale_report(run)
+    if stale.count:
+        msg = stale.one_line() + ("; counted (allowed by config)" if cfg.allow.stale
+                                  else "; left out of every metric and cell verdict")
+    else:
+        msg = "0 stale answers"
+    out.append(GateCheck(name="inputs.stale", kind="inputs", passed=not stale.count or cfg.allow.stale,
+                         message=msg, value=float(stale.count), threshold=0.0))
     for name, n, allowed, what in (
-        (
-            "inputs.stale",
-            sum(1 for s in lines if s.stale and s.status == "ok"),
-            cfg.allow.stale,
-            "stale answer(s): recorded for a different card or scenario text than the one under test",
-        ),
         (
             "inputs.skipped",
             sum(1 for s in lines if s.status == "skipped"),
@@ -574,11 +598,27 @@ def render_text(res: GateResult) -> str:
     return "\n".join(out)
 
 
-def render_markdown(res: GateResult) -> str:
-    """Markdown verdict for a PR comment."""
-    from agenteval.views.report import environment
+MD_LIMIT = 20_000
+"""``--md`` stays under this many bytes (a PR comment holds 65,536 characters, and compare.md is appended)."""
 
-    return str(environment(html=False).get_template("gate.md.j2").render(g=res))
+
+def render_markdown(res: GateResult, *, report_link: str | None = None, limit: int = MD_LIMIT) -> str:
+    """Markdown verdict for a PR comment: at most ``limit`` bytes; the failed cells link to their section
+    of the run's HTML report (``report_link``) where every answer and failed check is shown."""
+    from agenteval.views.report import cell_anchor, environment
+
+    tpl = environment(html=False).get_template("gate.md.j2")
+
+    def anchor(c: CellResult) -> str:
+        return cell_anchor((c.scenario, c.mode, c.role))
+
+    text = ""
+    for max_cells, reason_chars in ((50, 200), (30, 140), (15, 100), (5, 80), (0, 60)):
+        text = str(tpl.render(g=res, report_link=report_link, max_cells=max_cells, reason_chars=reason_chars,
+                              cell_anchor=anchor))
+        if len(text.encode("utf-8")) <= limit:
+            return text
+    return text.encode("utf-8")[: limit - 40].decode("utf-8", "ignore") + "\n\n… (cut at the size limit)\n"
 
 
 # --------------------------------------------------------------------------- calibration

@@ -224,6 +224,11 @@ def anchor(text: str) -> str:
     return f"i-{safe}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:6]}"
 
 
+def cell_anchor(cell: Cell) -> str:
+    """The HTML id of a cell's section in the run report (gate and compare link to it)."""
+    return anchor("/".join(cell))
+
+
 def cost_table(run: RunData) -> dict[str, Any]:
     """Total cost and tokens, cost per item, per mode, and latency from the journal."""
     tokens: Counter[str] = Counter()
