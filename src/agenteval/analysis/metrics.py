@@ -498,3 +498,9 @@ def rule_metric(lines: list[ScoreLine], rule: str) -> Metric:
     return metric_from_estimate(
         f"violation.{rule}", f"Violation rate {rule}", clustered_mean(vals, cl), "clustered_mean", False
     )
+
+
+def fresh_lines(lines: Sequence[ScoreLine]) -> list[ScoreLine]:
+    """The lines metrics are computed on by gate, compare and trend: stale answers (recorded for another
+    prompt) left out — they measure a card or scenario that is no longer the one under test."""
+    return [s for s in lines if not (s.stale and s.status == "ok")]

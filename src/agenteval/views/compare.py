@@ -27,7 +27,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agenteval.analysis.metrics import SET_METRICS, Metric, failed_checks, item_metrics, item_passed, run_metrics
+from agenteval.analysis.metrics import (
+    SET_METRICS,
+    Metric,
+    failed_checks,
+    fresh_lines,
+    item_metrics,
+    item_passed,
+    run_metrics,
+)
 from agenteval.analysis.stats import TestResult, holm, mcnemar, paired_cluster_bootstrap, paired_difference, z_quantile
 from agenteval.results.rundata import RunData, identity_differences, read_run, run_identity
 from agenteval.results.store import ScoreLine
@@ -502,7 +510,7 @@ def compare_data(
 def fresh_metrics(lines: Sequence[ScoreLine]) -> dict[str, Metric]:
     """A run's metrics exactly as ``agenteval gate`` computes them: :func:`run_metrics` over the items that
     are not stale (answers to another prompt count in no metric)."""
-    return run_metrics([s for s in lines if not (s.stale and s.status == "ok")], n_boot=200)
+    return run_metrics(fresh_lines(lines), n_boot=200)
 
 
 def _run_values(name: str, ra: dict[str, Metric], rb: dict[str, Metric]) -> dict[str, Any]:

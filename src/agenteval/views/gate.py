@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agenteval.analysis.metrics import SET_METRICS, Metric, item_metrics, rule_metric, run_metrics
+from agenteval.analysis.metrics import SET_METRICS, Metric, fresh_lines, item_metrics, rule_metric, run_metrics
 from agenteval.analysis.staleness import stale_report
 from agenteval.analysis.verdict import CellVerdict, cell_verdict
 from agenteval.errors import InputError
@@ -270,7 +270,7 @@ def evaluate_cells(lines: list[ScoreLine], cfg: GateConfig) -> list[CellResult]:
 
 def gated_lines(lines: list[ScoreLine], cfg: GateConfig) -> list[ScoreLine]:
     """The lines every metric of the gate is computed on: stale answers left out unless ``allow.stale``."""
-    return list(lines) if cfg.allow.stale else [s for s in lines if not (s.stale and s.status == "ok")]
+    return list(lines) if cfg.allow.stale else fresh_lines(lines)
 
 
 def k_of_n_text(lines: list[ScoreLine], cfg: GateConfig) -> str:
