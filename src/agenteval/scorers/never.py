@@ -36,7 +36,7 @@ from typing import Any, TypedDict
 
 from agenteval.inputs.card import AgentCard, Rule
 from agenteval.scorers.config import NeverConceptOverride, ScoringConfig
-from agenteval.scorers.text import Doc, Lexicon, WordIndex, odd_quotes, pattern_anchor
+from agenteval.scorers.text import Doc, Lexicon, WordIndex, odd_quotes, pattern_anchor, word_window
 
 # ------------------------------------------------------------------------------- cue vocabularies
 # All patterns apply to lower-case text; every Lexicon entry starts with a literal.
@@ -1015,7 +1015,7 @@ def _present(index: WordIndex, words: list[str] | None) -> bool:
 
 
 def _snippet(text: str, s: int, e: int) -> str:
-    return " ".join(text[max(0, s - 20): min(len(text), e + 20)].split())[:160]
+    return word_window(text, s, e, pad=20, limit=160)
 
 
 MAX_CONTEXTS = 400  # context evaluations per response; beyond that, cues are ignored
