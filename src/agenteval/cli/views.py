@@ -44,6 +44,8 @@ def compare_cmd(
     run_b: Annotated[str, typer.Argument(help="candidate run directory (B); Δ = B − A")],
     json_out: Annotated[str | None, typer.Option("--json", help="write the full comparison as JSON")] = None,
     md: Annotated[str | None, typer.Option("--md", help="write a markdown summary (PR comment)")] = None,
+    html: Annotated[str | None, typer.Option(
+        "--html", help="write a side-by-side page: per regressed/improved cell, the two answers")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="paired cluster-bootstrap draws")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="bootstrap seed")] = 0,
     alpha: Annotated[float, typer.Option("--alpha", help="significance level (Holm)")] = 0.05,
@@ -53,15 +55,19 @@ def compare_cmd(
                                                      help="exit 1 when B regressed significantly")] = False,
 ) -> None:
     """Paired comparison of two runs: Δ per metric with clustered SE, McNemar, bootstrap, cell changes."""
-    from agenteval.views.compare import compare_runs, render_markdown, render_text
+    from agenteval.results.rundata import read_run
+    from agenteval.views.compare import compare_data, render_html, render_markdown, render_text
 
     if n_boot < 100:
         _fail("--n-boot must be at least 100")
     if not 0 < alpha < 1:
         _fail("--alpha must be in (0, 1)")
-    res = compare_runs(run_a, run_b, n_boot=n_boot, seed=seed, alpha=alpha, card_a=card_a, card_b=card_b)
+    a, b = read_run(run_a, transcripts=bool(html)), read_run(run_b, transcripts=bool(html))
+    res = compare_data(a, b, n_boot=n_boot, seed=seed, alpha=alpha, card_a=card_a, card_b=card_b)
     _write_out(json_out, res.model_dump_json(indent=2) + "\n")
     _write_out(md, render_markdown(res))
+    if html:
+        _write_out(html, render_html(res, a, b))
     print(render_text(res))
     if fail_on_regression and res.regressions:
         raise typer.Exit(1)

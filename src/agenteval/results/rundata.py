@@ -132,3 +132,25 @@ def identity_differences(ids: Sequence[tuple[str, RunIdentity]]) -> list[str]:
     if stale:
         out.append("stale answers: " + ", ".join(f"{label} {n}" for label, n in stale))
     return out
+
+
+def card_text(run: RunData, override: str | Path | None = None) -> str | None:
+    """The text of the card a run used, if a copy whose hash matches the manifest can be found.
+
+    Looked for: ``override``, ``card.md`` in the run directory, then the card path the manifest names.
+    """
+    import hashlib
+
+    want = run.manifest.card.content_hash
+    candidates = [Path(override)] if override else []
+    candidates += [run.path / "card.md", Path(run.manifest.card.path)]
+    for c in candidates:
+        try:
+            text = c.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if override and c == Path(override):
+            return text
+        if "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest() == want:
+            return text
+    return None

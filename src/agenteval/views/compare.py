@@ -18,7 +18,6 @@ and differing settings are all reported in ``mismatch``; nothing is dropped sile
 from __future__ import annotations
 
 import difflib
-import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -37,7 +36,7 @@ from agenteval.analysis.metrics import (
     run_metrics,
 )
 from agenteval.analysis.stats import TestResult, holm, mcnemar, paired_cluster_bootstrap, paired_difference, z_quantile
-from agenteval.results.rundata import RunData, identity_differences, read_run, run_identity
+from agenteval.results.rundata import RunData, card_text, identity_differences, read_run, run_identity
 from agenteval.results.store import ScoreLine
 
 Key = tuple[str, str, str, int]
@@ -243,26 +242,6 @@ def _verdict(delta: float | None, p: float | None, higher: bool, alpha: float) -
     if p >= alpha or delta == 0:
         return "no significant change"
     return "improved" if (delta > 0) == higher else "regressed"
-
-
-def card_text(run: RunData, override: str | Path | None = None) -> str | None:
-    """The text of the card a run used, if a copy whose hash matches the manifest can be found.
-
-    Looked for: ``override``, ``card.md`` in the run directory, then the card path the manifest names.
-    """
-    want = run.manifest.card.content_hash
-    candidates = [Path(override)] if override else []
-    candidates += [run.path / "card.md", Path(run.manifest.card.path)]
-    for c in candidates:
-        try:
-            text = c.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        if override and c == Path(override):
-            return text
-        if "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest() == want:
-            return text
-    return None
 
 
 def card_diff(
@@ -647,6 +626,45 @@ def render_markdown(res: CompareResult) -> str:
     from agenteval.views.report import environment
 
     return str(environment(html=False).get_template("compare.md.j2").render(r=res, not_pct=_NOT_PCT))
+
+
+def side_by_side(res: CompareResult, a: RunData, b: RunData, *, limit: int = 60) -> list[dict[str, Any]]:
+    """Per regressed and improved cell (up to ``limit`` each), every paired epoch's two answers with their
+    failed checks (one line per cause); the checks that fail only on one side are flagged ``new``."""
+    from agenteval.analysis.verdict import cause_of, grouped_failures
+
+    ka, kb = _index(a.lines, a.path), _index(b.lines, b.path)
+    out = []
+    for kind, cells in (("regressed", res.regressed_cells[:limit]), ("improved", res.improved_cells[:limit])):
+        for c in cells:
+            epochs = []
+            for k in sorted(k for k in ka if k[:3] == (c.scenario, c.mode, c.role) and k in kb):
+                sides = []
+                keys = {side: list(dict.fromkeys(cause_of(cid) for cid, _ in failed_checks(line)))
+                        for side, line in (("A", ka[k]), ("B", kb[k]))}
+                for side, run, line, other in (("A", a, ka[k], "B"), ("B", b, kb[k], "A")):
+                    _, rec = run.transcripts.get(line.id, (None, {}))
+                    causes = grouped_failures(failed_checks(line))
+                    sides.append({
+                        "side": side, "run_id": run.rd.run_id, "id": line.id, "status": line.status,
+                        "stale": line.stale, "passed": item_passed(line),
+                        "response": rec.get("response") if rec else None,
+                        "causes": [{"text": t, "new": key not in keys[other]}
+                                   for t, key in zip(causes, keys[side], strict=True)],
+                    })
+                epochs.append({"epoch": k[3], "sides": sides})
+            out.append({"kind": kind, "cell": c.model_dump(), "anchor": f"cell-{kind}-{len(out)}",
+                        "epochs": epochs})
+    return out
+
+
+def render_html(res: CompareResult, a: RunData, b: RunData) -> str:
+    """A self-contained page (no script, no external request): the comparison, then per regressed or
+    improved cell the two answers side by side with their failing checks highlighted."""
+    from agenteval.views.report import environment
+
+    return str(environment(html=True).get_template("compare.html.j2").render(
+        r=res, cells=side_by_side(res, a, b), not_pct=_NOT_PCT))
 
 
 # --------------------------------------------------------------------------- power

@@ -20,8 +20,10 @@ from typing import Any
 
 from agenteval.analysis.metrics import HEADLINE, Metric, failed_checks, item_passed, never_rule_ids, run_metrics
 from agenteval.analysis.reports import grouped_reports
+from agenteval.analysis.staleness import stale_report
 from agenteval.analysis.stats import clustered_mean
 from agenteval.analysis.summary import run_counts
+from agenteval.backends.env import cost_note, is_default_endpoint
 from agenteval.results.rundata import Cell, RunData, cell_of, ordered, read_run
 from agenteval.results.store import ScoreLine, atomic_write_text
 from agenteval.views.plots import figure, png
@@ -105,8 +107,9 @@ def parse_envelope_check(check_id: str) -> tuple[str, str] | None:
     return rest, variant
 
 
-def violations_table(lines: Sequence[ScoreLine], metrics: dict[str, Metric]) -> list[dict[str, Any]]:
-    """Per Never rule: items violating it, the rate with its clustered SE, and the scenarios involved."""
+def violations_table(lines: Sequence[ScoreLine], metrics: dict[str, Metric],
+                     rule_texts: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Per Never rule: its text, items violating it, the rate with its clustered SE, the scenarios involved."""
     rows = []
     for rule in never_rule_ids(lines):
         m = metrics.get(f"violation.{rule}")
@@ -116,6 +119,7 @@ def violations_table(lines: Sequence[ScoreLine], metrics: dict[str, Metric]) -> 
         rows.append(
             {
                 "rule": rule,
+                "text": (rule_texts or {}).get(rule),
                 "count": count,
                 "tempted": tempted,
                 "metric": m.model_dump() if m else None,
@@ -139,8 +143,11 @@ def heatmap_data(lines: Sequence[ScoreLine]) -> dict[str, Any]:
     return {"modes": modes, "roles": roles, "rates": grid, "n": ns}
 
 
-def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
-    """The cells (scenario × mode × role, over epochs) that fail most, with their failed checks and items."""
+def cell_rows(run: RunData) -> list[dict[str, Any]]:
+    """Every cell (scenario × mode × role, over epochs) in plan order, with its failed checks (one line per
+    cause) and each epoch's transcript entry: the report links every cell to its transcripts."""
+    from agenteval.analysis.verdict import grouped_failures
+
     by_cell: dict[Cell, list[ScoreLine]] = defaultdict(list)
     for s in run.lines:
         by_cell[cell_of(s)].append(s)
@@ -150,8 +157,6 @@ def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
         scored = [p for p in passed if p is not None]
         bad_status = [s for s in items if s.status != "ok"]
         stale = [s for s in items if s.stale]
-        if scored and all(scored) and not bad_status and not stale:
-            continue
         reasons: Counter[str] = Counter()
         reason_text: dict[str, str] = {}
         for s in items:
@@ -173,6 +178,7 @@ def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
                     "journal_line": ln,
                     **_shown_response(rec.get("response") if rec else None),
                     "failed": [{"id": c, "reason": r} for c, r in failed_checks(s)],
+                    "causes": grouped_failures(failed_checks(s)),
                 }
             )
         rate = sum(scored) / len(scored) if scored else None
@@ -183,16 +189,24 @@ def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
                 "role": cell[2],
                 "n": len(items),
                 "pass_rate": rate,
+                "ok": bool(scored) and all(scored) and not bad_status and not stale,
                 "errors": len(bad_status),
                 "stale": len(stale),
                 "failed_checks": [
                     {"id": c, "count": k, "reason": reason_text.get(c, "")} for c, k in reasons.most_common()
                 ],
                 "entries": entries,
-                "anchor": anchor("/".join(cell)),
+                "anchor": cell_anchor(cell),
             }
         )
-    rows.sort(
+    return rows
+
+
+def worst_cells(run: RunData, limit: int = WORST_CELLS, rows: list[dict[str, Any]] | None = None
+                ) -> list[dict[str, Any]]:
+    """The cells that fail most (pass rate, then failed checks), with their failed checks and items."""
+    bad = [r for r in (rows if rows is not None else cell_rows(run)) if not r["ok"]]
+    bad.sort(
         key=lambda r: (
             r["pass_rate"] if r["pass_rate"] is not None else -1.0,
             -sum(c["count"] for c in r["failed_checks"]),
@@ -201,7 +215,22 @@ def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
             r["role"],
         )
     )
-    return rows[:limit]
+    return bad[:limit]
+
+
+def run_card(run: RunData) -> Any:
+    """The run's card parsed from its copy (``card.md``) or its path when the hash matches; None otherwise."""
+    from agenteval.errors import AgentEvalError
+    from agenteval.inputs.card import parse_card
+    from agenteval.results.rundata import card_text
+
+    text = card_text(run)
+    if text is None:
+        return None
+    try:
+        return parse_card(text, run.manifest.card.path)
+    except AgentEvalError:
+        return None
 
 
 def _shown_response(text: str | None) -> dict[str, Any]:
@@ -268,14 +297,22 @@ def build_report(run: RunData, *, n_boot: int = 2000, seed: int = 0) -> dict[str
     warnings = []
     if m.status != "finished":
         warnings.append(f"run status is '{m.status}': the results are incomplete")
-    if counts["stale"]:
-        warnings.append(f"{counts['stale']} answer(s) are stale: recorded for a different card or scenario text")
     if counts["skipped"]:
         warnings.append(f"{counts['skipped']} item(s) were skipped")
     if counts["error"]:
         warnings.append(f"{counts['error']} item(s) errored")
+    card = run_card(run)
     if m.card.lint_warnings:
-        warnings.append(f"the card has {m.card.lint_warnings} lint warning(s)")
+        found = [f"line {f.line}: {f.message}" for f in (card.lint if card is not None else [])]
+        warnings.append(f"the card has {m.card.lint_warnings} lint warning(s)"
+                        + (": " + "; ".join(found) if found else " (its text is no longer available to name them)"))
+    base_url = m.backend.get("base_url")
+    if base_url and not is_default_endpoint(str(base_url)):
+        warnings.append(f"the answers come from the non-default endpoint {base_url}, not the Anthropic API")
+    st = stale_report(run)
+    if st.count:
+        warnings.append(st.one_line())
+    cells = cell_rows(run)
     groups = {
         by: [g.model_dump() for g in grouped_reports(lines, by, n_boot=n_boot, seed=seed)]
         for by in ("run", "mode", "role")
@@ -289,14 +326,16 @@ def build_report(run: RunData, *, n_boot: int = 2000, seed: int = 0) -> dict[str
         "headline": headline,
         "metrics": {k: v.model_dump() for k, v in metrics.items()},
         "heatmap": heatmap_data(lines),
-        "violations": violations_table(lines, metrics),
+        "violations": violations_table(lines, metrics, {r.id: r.text for r in card.rules} if card else None),
         "envelope_fields": envelope_fields(lines),
         "escalation": groups["run"][0]["escalation"] if groups["run"] else None,
         "calibration": groups["run"][0]["calibration"] if groups["run"] else None,
         "by_mode": groups["mode"],
         "by_role": groups["role"],
         "cost": cost_table(run),
-        "worst": worst_cells(run),
+        "cost_note": cost_note(m.backend),
+        "cells": cells,
+        "worst": worst_cells(run, rows=cells),
         "n_boot": n_boot,
     }
 
@@ -320,10 +359,30 @@ def plot_heatmap(hm: dict[str, Any]) -> str | None:
         for j in range(len(hm["roles"])):
             n = hm["n"][i][j]
             txt = "—" if n == 0 else f"{data[i, j]:.0%}\nn={n}"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=8)
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8,
+                    color="black" if n == 0 else text_color(im.cmap(im.norm(data[i, j]))))
     ax.set_title("Item pass rate by mode × role")
     fig.colorbar(im, ax=ax, fraction=0.04)
     return png(fig)
+
+
+def _luminance(rgb: Sequence[float]) -> float:
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(float(c)) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """WCAG contrast ratio of two sRGB colours (components in [0, 1])."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def text_color(background: Sequence[float]) -> str:
+    """Black or white, whichever contrasts more with ``background`` (both pass WCAG AA on some side)."""
+    return "black" if contrast_ratio(background, (0, 0, 0)) >= contrast_ratio(background, (1, 1, 1)) else "white"
 
 
 def plot_violations(rows: list[dict[str, Any]]) -> str | None:
