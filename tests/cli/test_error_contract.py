@@ -86,3 +86,10 @@ def test_resume_of_finished_run_changes_nothing(tmp_path: Path) -> None:
     assert "nothing to resume" in p.stderr
     assert p.stdout.strip().splitlines()[-1] == str(run)
     assert _digest(run) == before
+
+
+def test_unknown_values_suggest_the_nearest(capsys) -> None:
+    assert main(["run", "--backend", "replya"]) == 2
+    assert "did you mean 'replay'?" in capsys.readouterr().err
+    assert main(["export", "x", "--format", "parquett", "--out", "y"]) == 2
+    assert "did you mean 'parquet'?" in capsys.readouterr().err

@@ -30,14 +30,9 @@ def _is_click(exc: BaseException, name: str) -> bool:
 
 def _suggest(word: str, candidates: list[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest candidates, or nothing."""
-    import difflib
+    from agenteval.errors import did_you_mean
 
-    scored = sorted(((difflib.SequenceMatcher(None, word, c).ratio(), c) for c in dict.fromkeys(candidates)),
-                    reverse=True)
-    close = [c for r, c in scored if r >= 0.6 and r >= scored[0][0] - 0.1][:3] if scored else []
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
+    return did_you_mean(word, candidates)
 
 
 def usage_message(exc: BaseException) -> str:

@@ -58,7 +58,10 @@ def run(
     cfg = _cfg(config)
     backend_name = backend or cfg.backend
     if backend_name not in ("replay", "anthropic"):
-        _fail(f"--backend: unknown backend '{backend_name}' (replay|anthropic)")
+        from agenteval.errors import did_you_mean
+
+        _fail(f"--backend: unknown backend '{backend_name}'{did_you_mean(backend_name, ('replay', 'anthropic'))} "
+              "(replay|anthropic)")
     card_path = card or cfg.card_path
     paths = scenario_paths or [str(cfg.resolve(p)) for p in cfg.scenarios]
     fixtures = str(cfg.fixtures_dir)

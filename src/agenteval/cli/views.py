@@ -207,7 +207,9 @@ def export_cmd(
     from agenteval.views.export import FORMATS, export_run
 
     if fmt not in FORMATS:
-        _fail(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+        from agenteval.errors import did_you_mean
+
+        _fail(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'{did_you_mean(fmt, list(FORMATS))}")
     print(export_run(run_dir, fmt, out, responses=not no_responses, overwrite=overwrite))
 
 
