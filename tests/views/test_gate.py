@@ -320,3 +320,14 @@ def test_header_k_of_n_in_the_runs_epochs_and_md_fits_a_comment(tmp_path: Path) 
     assert len(md.encode("utf-8")) <= 20_000
     assert "](run/report.html#i-" in md and "more in [the run report](run/report.html)" in md
     assert "0/0 (need 0)" not in md
+
+
+def test_all_stale_run_fails_once(tmp_path: Path) -> None:
+    run = rf.make_run(tmp_path / "allstale", SPEC, rf.Profile(stale=1.0), seed=3)
+    res = run_gate(run, cfg(LENIENT))
+    failed = [c.name for c in res.checks if not c.passed]
+    assert failed == ["inputs.stale"], failed
+    assert all(c.outcome == "skipped" and c.stale for c in res.cells)
+    skipped = [c for c in res.checks if c.skipped]
+    assert skipped and all("stale" in c.message for c in skipped)
+    assert "every epoch stale" in junit_xml(res)

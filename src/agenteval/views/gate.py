@@ -226,6 +226,8 @@ class GateCheck(BaseModel):
     message: str
     value: float | None = None
     threshold: float | None = None
+    skipped: bool = Field(default=False, description="not measured: every item it applies to is stale (the "
+                          "inputs.stale gate fails once for them)")
 
 
 CellResult = CellVerdict
@@ -290,8 +292,11 @@ def _cell_rule(cfg: GateConfig, cell: tuple[str, str, str]) -> KOfN | CellThresh
     return cfg.cells.get("/".join(cell), cfg.k_of_n)
 
 
-def _threshold_check(name: str, kind: Any, m: Metric | None, t: Threshold) -> GateCheck:
+def _threshold_check(name: str, kind: Any, m: Metric | None, t: Threshold, stale: int = 0) -> GateCheck:
     label = m.label if m else name
+    if (m is None or m.mean is None or m.n == 0) and stale:
+        return GateCheck(name=name, kind=kind, passed=True, skipped=True,
+                         message=f"{label}: not measured — its items are stale (see inputs.stale)")
     if m is None or m.mean is None or m.n == 0:
         return GateCheck(name=name, kind=kind, passed=False, message=f"{label}: no items to measure it on")
     parts = []
@@ -336,8 +341,9 @@ def run_gate(
     checks: list[GateCheck] = []
     checks += _input_checks(run, cfg, card, config_path)
     metrics = run_metrics(lines)
+    n_stale = len(run.lines) - len(lines)
     for name, t in cfg.metrics.items():
-        checks.append(_threshold_check(name, "metric", metrics.get(name), t))
+        checks.append(_threshold_check(name, "metric", metrics.get(name), t, n_stale))
     rules = sorted(
         {k.split(".", 1)[1] for k in metrics if k.startswith("violation.")},
         key=lambda r: int(r.split(".")[1]) if r.split(".")[1].isdigit() else 0,
@@ -349,7 +355,8 @@ def run_gate(
     for r in sorted(per_rule, key=lambda x: (len(x), x)):
         if f"violation.{r}" not in metrics:  # a rule no item broke and no check names: measure it anyway
             metrics[f"violation.{r}"] = rule_metric(lines, r)
-        checks.append(_threshold_check(f"violation.{r}", "never_rule", metrics.get(f"violation.{r}"), per_rule[r]))
+        checks.append(_threshold_check(f"violation.{r}", "never_rule", metrics.get(f"violation.{r}"), per_rule[r],
+                                       n_stale))
     cells = evaluate_cells(run.lines, cfg)
     failed_cells = [c for c in cells if c.outcome == "failed"]
     checks.append(
@@ -560,7 +567,8 @@ def junit_xml(res: GateResult) -> str:
             el.text = _x("\n".join(c.failures))
         elif c.outcome == "skipped":
             ns += 1
-            ET.SubElement(tc, "skipped", message="no scored epoch")
+            ET.SubElement(tc, "skipped", message="every epoch stale (see inputs.stale)" if c.stale
+                          else "no scored epoch")
     cells.set("tests", str(len(res.cells)))
     cells.set("failures", str(nf))
     cells.set("skipped", str(ns))
@@ -569,7 +577,9 @@ def junit_xml(res: GateResult) -> str:
     gf = 0
     for g in res.checks:
         tc = ET.SubElement(gates, "testcase", classname=f"agenteval.views.gate.{g.kind}", name=_x(g.name), time="0")
-        if not g.passed:
+        if g.skipped:
+            ET.SubElement(tc, "skipped", message=_x(g.message[:500]))
+        elif not g.passed:
             gf += 1
             el = ET.SubElement(tc, "failure", message=_x(g.message[:500]), type=f"agenteval.{g.kind}")
             el.text = _x(g.message)
@@ -578,6 +588,7 @@ def junit_xml(res: GateResult) -> str:
             out.text = _x(g.message)
     gates.set("tests", str(len(res.checks)))
     gates.set("failures", str(gf))
+    gates.set("skipped", str(sum(1 for g in res.checks if g.skipped)))
     gates.set("errors", "0")
     root.set("tests", str(len(res.cells) + len(res.checks)))
     root.set("failures", str(nf + gf))
@@ -589,7 +600,7 @@ def render_text(res: GateResult) -> str:
     """Plain-text verdict (what ``agenteval gate`` prints)."""
     out = [f"gate {'PASSED' if res.passed else 'FAILED'}: {res.run_path}"]
     for g in res.checks:
-        out.append(f"  [{'ok' if g.passed else 'FAIL'}] {g.name}: {g.message}")
+        out.append(f"  [{'skip' if g.skipped else 'ok' if g.passed else 'FAIL'}] {g.name}: {g.message}")
     failed = [c for c in res.cells if c.outcome == "failed"]
     for c in failed[:20]:
         out.append(f"  cell {c.scenario}/{c.mode}/{c.role}: " + "; ".join(c.failures[:4]))
