@@ -237,12 +237,13 @@ def _shown_response(text: str | None) -> dict[str, Any]:
     """The response as the report shows it: cut at :data:`MAX_RESPONSE_CHARS`, saying so."""
     if text is None:
         return {"response": None, "response_chars": 0, "response_cut": 0}
-    cut = max(0, len(text) - MAX_RESPONSE_CHARS)
-    return {
-        "response": text[:MAX_RESPONSE_CHARS] if cut else text,
-        "response_chars": len(text),
-        "response_cut": cut,
-    }
+    if len(text) <= MAX_RESPONSE_CHARS:
+        return {"response": text, "response_chars": len(text), "response_cut": 0}
+    shown = text[:MAX_RESPONSE_CHARS]
+    space = max(shown.rfind(" "), shown.rfind("\n"))
+    if space > MAX_RESPONSE_CHARS - 200:  # end on a word boundary
+        shown = shown[:space]
+    return {"response": shown, "response_chars": len(text), "response_cut": len(text) - len(shown)}
 
 
 def anchor(text: str) -> str:
