@@ -498,8 +498,8 @@ SERIES_COLORS = ("#1f497d", "#9c4f00", "#2e6b30", "#6a3d9a", "#8c2d04", "#005f73
 
 
 def x_label(p: RunPoint) -> str:
-    """The x-axis label of a run: its start date and time (UTC) and the tail of its run id."""
-    return f"{p.started_at[:10]} {p.started_at[11:16]}\n…{p.run_id[-6:]}"
+    """The x-axis label of a run: its start date and time (UTC); the run id is in the series table."""
+    return f"{p.started_at[:10]} {p.started_at[11:16]}"
 
 
 def plot_series(res: TrendResult) -> str | None:
@@ -516,7 +516,7 @@ def plot_series(res: TrendResult) -> str | None:
     alerted = {a.test.split(":", 1)[1] for a in res.alerts if a.test.startswith("prop:")}
     cols = 3
     rows = math.ceil(len(names) / cols)
-    fig = figure(max(4.0 * cols, 0.45 * len(ids) * cols), 2.6 * rows + 0.4 * len(keys))
+    fig = figure(max(4.0 * cols, 0.45 * len(ids) * cols), 2.9 * rows + 0.3)
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
         pts = {r.run_id: r for r in res.series if r.metric == name}
@@ -536,10 +536,10 @@ def plot_series(res: TrendResult) -> str | None:
             ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=6)
         ax.set_xticks(range(len(ids)), [x_label(p) for p in res.runs], rotation=60, ha="right")
-    fig.suptitle("Metrics per run (95% CI bands); x = run start (UTC) and run id; one line per series "
+    fig.suptitle("Metrics per run (95% CI bands); x = run start (UTC); one line per series "
                  "(card hash × model × backend)", fontsize=10)
     fig.legend(loc="lower center", ncol=min(len(keys), 3), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.04 + 0.03 * len(keys), 1, 0.97))
+    fig.tight_layout(rect=(0, 0.02 + 0.02 * min(len(keys), 3), 1, 0.97))
     return png(fig)
 
 
