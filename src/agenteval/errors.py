@@ -52,9 +52,25 @@ class UsageError(AgentEvalError):
     """Bad command-line usage (unknown flag value, conflicting options)."""
 
 
+def did_you_mean(word: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the closest candidates (difflib), or an empty string."""
+    import difflib
+
+    scored = sorted(((difflib.SequenceMatcher(None, word, c).ratio(), c) for c in dict.fromkeys(candidates)),
+                    key=lambda t: (-t[0], t[1]))
+    close = [c for r, c in scored if r >= 0.6 and r >= scored[0][0] - 0.1][:3] if scored else []
+    return (" (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)") if close else ""
+
+
 class RunLockedError(AgentEvalError):
     """A run directory is already being written by another process."""
 
 
 class ResultsDirError(AgentEvalError):
     """The results directory cannot be written (unwritable, disk full)."""
+
+
+class ReportError(AgentEvalError):
+    """A run finished and was scored, but its report could not be written (the cause is in the message)."""
+
+    exit_code = 1

@@ -68,8 +68,9 @@ def test_cells_become_items_with_failed_checks_and_reasons(tmp_path: Path) -> No
     assert r.returncode == 1, r.stdout + r.stderr
     assert counts(r.stdout) == {"failed": n_fail, "passed": len(cells) - n_fail}
     bad = next(s for s in lines if not item_passed(s))
-    cid, why = failed_checks(bad)[0]
-    assert f"epoch {bad.epoch}: {cid}: {why}" in r.stdout
+    from agenteval.analysis.verdict import grouped_failures
+
+    assert f"epoch {bad.epoch}: {grouped_failures(failed_checks(bad))[0]}" in r.stdout  # one line per cause
     assert f"{bad.scenario_id}/{bad.mode}/{bad.role}" in r.stdout
     assert "Traceback" not in r.stdout and "def runtest" not in r.stdout  # the reasons, not plugin code
     # -k selects among the cells; --agenteval-k relaxes "every epoch"

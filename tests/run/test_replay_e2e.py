@@ -117,5 +117,8 @@ def test_resume_refused_when_card_changed(tmp_path, mini_suite):
     assert p.returncode == 0, p.stderr
     run_dir = Path(p.stdout.strip().splitlines()[-1])
     card_copy.write_text(card_copy.read_text().replace("version: 1.0.0", "version: 1.0.1"))
+    # an interrupted run (a finished one has nothing to resume and is left alone)
+    mf = run_dir / "manifest.json"
+    mf.write_text(mf.read_text().replace('"status": "finished"', '"status": "interrupted"'))
     p2 = cli("run", "--resume", str(run_dir), cwd=proj)
     assert p2.returncode == 2 and "card changed" in p2.stderr

@@ -11,9 +11,9 @@ import pytest
 import runfactory as rf
 from agenteval.analysis.stats import z_quantile
 from agenteval.cli import main
+from agenteval.results.rundata import read_run
 from agenteval.results.store import ScoreLine
 from agenteval.views.compare import CompareResult, compare_runs, power_analysis, render_markdown, render_text
-from agenteval.views.report import read_run
 
 SPEC = rf.Spec(scenarios=[f"sc-{i:02d}" for i in range(12)], epochs=2)
 N_BOOT = 1000

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from agenteval.analysis.metrics import METRICS, MetricFn, _bool
+from agenteval.analysis.metrics import SUMMARY_METRICS, MetricFn, item_metrics
 from agenteval.analysis.stats import Estimate, clustered_mean
 from agenteval.results.store import ScoreLine
 
@@ -33,15 +33,13 @@ def run_counts(lines: Sequence[ScoreLine]) -> dict[str, int]:
 
 def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict[str, Any]:
     """The ``summary.json`` content: counts, metrics with SE, per-rule violations, cost."""
-    from agenteval.analysis.metrics import item_passed
     from agenteval.analysis.reports import confusion_cell
 
     metrics: dict[str, Any] = {}
-    pass_rate = metric_estimate(lines, lambda s: _bool(item_passed(s)))
-    metrics["pass_rate"] = {"label": "Item pass rate (compliance checks)", **pass_rate.model_dump()}
-    for key, (label, fn) in METRICS.items():
-        est = metric_estimate(lines, fn)
-        metrics[key] = {"label": label, **est.model_dump()}
+    registry = item_metrics()
+    for key in SUMMARY_METRICS:
+        im = registry[key]
+        metrics[key] = {"label": im.label, **metric_estimate(lines, im.fn).model_dump()}
     per_rule: Counter[str] = Counter()
     per_rule_screen: Counter[str] = Counter()
     sources: Counter[str] = Counter()
@@ -72,8 +70,11 @@ def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict
     }
 
 
-def render_summary(summary: dict[str, Any], run_dir: str) -> str:
-    """A plain-text table of the summary (what ``agenteval run`` prints before the run path)."""
+def render_summary(summary: dict[str, Any], run_dir: str, *, cost_note: str | None = None) -> str:
+    """A plain-text table of the summary (what ``agenteval run`` prints before the run path).
+
+    ``cost_note`` says why the cost is an estimate and not money spent (replay, a non-default endpoint).
+    """
     c = summary["counts"]
     lines = []
     head = f"Run {run_dir}"
@@ -99,7 +100,8 @@ def render_summary(summary: dict[str, Any], run_dir: str) -> str:
     e = summary["escalation_confusion"]
     lines.append(f"  Escalation confusion: TP {e['tp']}  FP {e['fp']}  FN {e['fn']}  TN {e['tn']}")
     if summary.get("cost_usd"):
-        lines.append(f"  Cost: ${summary['cost_usd']:.4f}  tokens: {summary['tokens']}")
+        what = f"Cost ({cost_note})" if cost_note else "Cost"
+        lines.append(f"  {what}: ${summary['cost_usd']:.4f}  tokens: {summary['tokens']}")
     bs = summary.get("backend_stats")
     if bs:
         lines.append(f"  API: {bs.get('api_requests', 0)} requests, {bs.get('retries', 0)} retries "

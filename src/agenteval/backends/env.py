@@ -31,3 +31,29 @@ def backend_env() -> dict[str, Any]:
             raise UsageError(f"{var}: expected {want}, got '{raw}'")
         out[arg] = value
     return out
+
+
+DEFAULT_API_URL = "https://api.anthropic.com"
+"""The real Anthropic API; answers from any other base URL are marked as coming from a non-default endpoint."""
+
+
+def is_default_endpoint(base_url: str | None) -> bool:
+    """Whether ``base_url`` (None: the SDK default) is the real Anthropic API (https, api.anthropic.com)."""
+    if not base_url:
+        return True
+    from urllib.parse import urlsplit
+
+    p = urlsplit(base_url if "://" in base_url else "//" + base_url)
+    return p.scheme == "https" and (p.hostname or "").lower() == "api.anthropic.com" and p.port in (None, 443)
+
+
+def cost_note(backend: dict[str, Any] | None) -> str | None:
+    """Why a run's cost is an estimate, not money spent (None for live calls to the real API)."""
+    b = backend or {}
+    name = str(b.get("name") or b.get("backend") or "")
+    if name == "replay":
+        return "estimate: replayed answers, nothing was spent"
+    url = b.get("base_url")
+    if name == "anthropic" and not is_default_endpoint(url):
+        return f"estimate at list prices: answers from the non-default endpoint {url}, not Anthropic spend"
+    return None

@@ -9,7 +9,7 @@ still answered (and scored) but flagged, so an edited card never passes silently
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -33,6 +33,13 @@ class Provenance(BaseModel):
     prompt_hash: str
     request_model: str | None = None
     notes: str | None = None
+    card_hash: str | None = Field(default=None, description="content hash of the card the answer was recorded "
+                                  "for (a stale answer then says whether the card changed)")
+    scenario_hash: str | None = Field(default=None, description="content hash of the scenario it answers")
+    base_url: str | None = Field(default=None, description="the API endpoint that answered (live recordings)")
+    endpoint: Literal["anthropic-api", "non-default"] | None = Field(
+        default=None, description="anthropic-api: the real Anthropic API; non-default: any other base URL "
+        "(a fake, a proxy, a compatible server) — its answers are not the Anthropic API's")
 
 
 class Recording(BaseModel):

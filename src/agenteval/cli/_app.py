@@ -71,3 +71,19 @@ def _print_ref_notes(scenarios: Any) -> None:
     for s in scenarios:
         for n in getattr(s, "ref_notes", []):
             print(n.format(), file=sys.stderr)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from agenteval._version import __version__
+
+        print(f"agenteval {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_show_version, help="print the version and exit")] = False,
+) -> None:
+    """Benchmark how an LLM agent defined by a persona card behaves."""

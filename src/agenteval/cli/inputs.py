@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from agenteval.cli._app import ConfigOpt, _cfg, _fail, _print_ref_notes, app
+from agenteval.errors import did_you_mean
 
 
 @app.command()
@@ -143,9 +144,9 @@ def prompt(
     if scenario not in scs:
         _fail(f"--scenario: unknown scenario id '{scenario}'")
     if mode not in c.cognitive_modes:
-        _fail(f"--mode: unknown mode '{mode}' (card modes: {', '.join(c.modes)})")
+        _fail(f"--mode: unknown mode '{mode}'{did_you_mean(mode, c.modes)} (card modes: {', '.join(c.modes)})")
     if role not in c.ensemble_roles:
-        _fail(f"--role: unknown role '{role}' (card roles: {', '.join(c.roles)})")
+        _fail(f"--role: unknown role '{role}'{did_you_mean(role, c.roles)} (card roles: {', '.join(c.roles)})")
     req = build_request(c, scs[scenario], mode, role, model=model or cfg.model or c.model,
                         max_tokens=cfg.max_tokens, temperature=cfg.temperature)
     body = req.to_api()

@@ -65,12 +65,20 @@ def run(
     argv = ["agenteval", *sys.argv[1:]]
     if resume:
         rd, summary, code = runner.resume_run(resume, argv)
+        if summary is None:
+            print(f"agenteval: {rd.path}: the run is finished and every planned item has an answer: "
+                  "nothing to resume (nothing was changed)", file=sys.stderr)
+            print(rd.path)
+            raise typer.Exit(0)
         _print_summary(rd, summary)
         raise typer.Exit(code)
     cfg = _cfg(config)
     backend_name = backend or cfg.backend
     if backend_name not in ("replay", "anthropic"):
-        _fail(f"--backend: unknown backend '{backend_name}' (replay|anthropic)")
+        from agenteval.errors import did_you_mean
+
+        _fail(f"--backend: unknown backend '{backend_name}'{did_you_mean(backend_name, ('replay', 'anthropic'))} "
+              "(replay|anthropic)")
     card_path = card or cfg.card_path
     paths = scenario_paths or [str(cfg.resolve(p)) for p in cfg.scenarios]
     fixtures = str(cfg.fixtures_dir)
@@ -178,9 +186,10 @@ def _dry_run(card_path: str, paths: list[str], fixtures: str, settings: Any, pla
 
 def _print_summary(rd: Any, summary: dict[str, Any]) -> None:
     from agenteval.analysis.summary import render_summary
+    from agenteval.backends.env import cost_note
 
     path = str(rd.path.resolve())
-    print(render_summary(summary, path))
+    print(render_summary(summary, path, cost_note=cost_note(rd.read_manifest().backend)))
     print(path)
 
 
@@ -197,6 +206,7 @@ def record(
     model_name: Annotated[str | None, typer.Option("--model-name", help="model that wrote authored answers")]
     = None,
     out: Annotated[str | None, typer.Option(help="recordings folder (default from config)")] = None,
+    card: Annotated[str | None, typer.Option(help="card file to record for (default from config)")] = None,
     scenarios: Annotated[str | None, typer.Option(help="live: only these scenario ids")] = None,
     modes: Annotated[str | None, typer.Option(help="live: only these modes")] = None,
     roles: Annotated[str | None, typer.Option(help="live: only these roles")] = None,
@@ -220,7 +230,7 @@ def record(
 
     cfg = _cfg(config)
     out_dir = out or str(cfg.resolve(cfg.recordings))
-    card_path = cfg.card_path
+    card_path = card or cfg.card_path
     paths = [str(cfg.resolve(p)) for p in cfg.scenarios]
     if from_responses:
         if not producer or not method:
@@ -257,13 +267,25 @@ def record(
         card_path=card_path, scenario_paths=paths, fixtures_dir=str(cfg.fixtures_dir),
         results_dir=str(cfg.resolve(cfg.output_dir)), settings=settings, command=["agenteval", *sys.argv[1:]],
         plan_builder=plan_builder)
+    from agenteval.backends.env import is_default_endpoint
+
+    manifest = rd.read_manifest()
+    base_url = str(manifest.backend.get("base_url") or "") or None
+    real = is_default_endpoint(base_url)
+    producer = "anthropic-api" if real else "non-default-endpoint"
+    how = ("agenteval record (live Messages API call)" if real else
+           f"agenteval record (Messages API call to the non-default endpoint {base_url}; "
+           "not an Anthropic API answer)")
+    scen_hash = {s.id: s.content_hash for s in manifest.scenarios}
     recs = [
         Recording(scenario_id=t.scenario_id, mode=t.mode, role=t.role, epoch=t.epoch, response=t.response or "",
                   prompt_hash=t.prompt_hash or "",
-                  provenance=Provenance(producer="anthropic-api", model=t.model, method="agenteval record (live "
-                                        "Messages API call)", recorded_at=t.finished_at or "",
+                  provenance=Provenance(producer=producer, model=t.model, method=how, recorded_at=t.finished_at or "",
                                         prompt_hash=t.prompt_hash or "", request_model=settings.model,
-                                        notes=f"run {rd.run_id}"))
+                                        notes=f"run {rd.run_id}", card_hash=manifest.card.content_hash,
+                                        scenario_hash=scen_hash.get(t.scenario_id), base_url=base_url or
+                                        "https://api.anthropic.com",
+                                        endpoint="anthropic-api" if real else "non-default"))
         for t in rd.latest_transcripts().values() if t.status == "ok" and t.response
     ]
     n = write_recordings(recs, out_dir)

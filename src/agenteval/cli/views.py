@@ -44,6 +44,8 @@ def compare_cmd(
     run_b: Annotated[str, typer.Argument(help="candidate run directory (B); Δ = B − A")],
     json_out: Annotated[str | None, typer.Option("--json", help="write the full comparison as JSON")] = None,
     md: Annotated[str | None, typer.Option("--md", help="write a markdown summary (PR comment)")] = None,
+    html: Annotated[str | None, typer.Option(
+        "--html", help="write a side-by-side page: per regressed/improved cell, the two answers")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="paired cluster-bootstrap draws")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="bootstrap seed")] = 0,
     alpha: Annotated[float, typer.Option("--alpha", help="significance level (Holm)")] = 0.05,
@@ -53,15 +55,19 @@ def compare_cmd(
                                                      help="exit 1 when B regressed significantly")] = False,
 ) -> None:
     """Paired comparison of two runs: Δ per metric with clustered SE, McNemar, bootstrap, cell changes."""
-    from agenteval.views.compare import compare_runs, render_markdown, render_text
+    from agenteval.results.rundata import read_run
+    from agenteval.views.compare import compare_data, render_html, render_markdown, render_text
 
     if n_boot < 100:
         _fail("--n-boot must be at least 100")
     if not 0 < alpha < 1:
         _fail("--alpha must be in (0, 1)")
-    res = compare_runs(run_a, run_b, n_boot=n_boot, seed=seed, alpha=alpha, card_a=card_a, card_b=card_b)
+    a, b = read_run(run_a, transcripts=bool(html)), read_run(run_b, transcripts=bool(html))
+    res = compare_data(a, b, n_boot=n_boot, seed=seed, alpha=alpha, card_a=card_a, card_b=card_b)
     _write_out(json_out, res.model_dump_json(indent=2) + "\n")
     _write_out(md, render_markdown(res))
+    if html:
+        _write_out(html, render_html(res, a, b))
     print(render_text(res))
     if fail_on_regression and res.regressions:
         raise typer.Exit(1)
@@ -82,8 +88,8 @@ def power_cmd(
     import json as _json
 
     from agenteval.plan.matrix import parse_list
+    from agenteval.results.rundata import read_run
     from agenteval.views.compare import power_analysis, render_power
-    from agenteval.views.report import read_run
 
     res = power_analysis(read_run(from_run), delta, alpha=alpha, power=power, correlation=corr,
                          metrics=parse_list(metric))
@@ -125,11 +131,20 @@ def trend_cmd(
 
 @app.command("gate")
 def gate_cmd(
-    run_dir: Annotated[str, typer.Argument(help="run directory to gate")],
+    run_dir: Annotated[str | None, typer.Argument(help="run directory to gate")] = None,
     config: Annotated[str, typer.Option("--config", help="gate configuration")] = "gates.yaml",
+    calibrate_from: Annotated[str | None, typer.Option(
+        "--calibrate-from", help="write thresholds calibrated from this baseline run (see --out, --margin)")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="with --calibrate-from: file to write "
+                                            "(default: print)")] = None,
+    margin: Annotated[float, typer.Option("--margin", help="with --calibrate-from: standard errors "
+                                          "below the baseline")] = 2.0,
     baseline: Annotated[str | None, typer.Option("--baseline", help="baseline run (regression gate)")] = None,
     junit: Annotated[str | None, typer.Option("--junit", help="write JUnit XML (testcase per cell)")] = None,
-    md: Annotated[str | None, typer.Option("--md", help="write a markdown summary (PR comment)")] = None,
+    md: Annotated[str | None, typer.Option("--md", help="write a markdown summary (PR comment, <= 20 KB)")] = None,
+    report_link: Annotated[str | None, typer.Option(
+        "--report-link", help="--md links cells to this run report URL (default: the run's report.html, "
+        "relative to the --md file)")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="write the verdict as JSON")] = None,
     card: Annotated[str | None, typer.Option("--card", help="card the run must have used")] = None,
     list_metrics: Annotated[bool, typer.Option("--list-metrics", help="print metric names, exit")] = False,
@@ -137,8 +152,29 @@ def gate_cmd(
     """Pass/fail a run for CI. Exit 0 pass, 1 fail, 2 bad config or input."""
     from agenteval.views import gate as g
 
+    if calibrate_from:
+        if margin < 0:
+            _fail("--margin must be >= 0")
+        from pathlib import Path as _P
+
+        template = g.load_gate_config(config) if _P(config).is_file() else None
+        cal = g.calibrate(calibrate_from, margin=margin, template=template)
+        cmd = f'agenteval gate --calibrate-from "$(agenteval run | tail -n 1)" --out {out or "gates.yaml"}' + (
+            f" --margin {margin:g}" if margin != g.DEFAULT_MARGIN_SE else "")
+        text = g.render_gate_config(cal, command=cmd)
+        g.load_gate_config_text(text)  # what we write must load
+        if out:
+            _write_out(out, text)
+            print(f"agenteval: wrote {out}: {len(cal.metrics)} metric, {len(cal.never_rules)} Never-rule and "
+                  f"{len(cal.cells)} per-cell threshold(s) from {calibrate_from} (margin {margin:g} SE)",
+                  file=sys.stderr)
+        else:
+            print(text, end="")
+        return
+    if run_dir is None:
+        _fail("gate: give RUN_DIR (or --calibrate-from RUN to write thresholds)")
     if list_metrics:
-        from agenteval.views.report import read_run
+        from agenteval.results.rundata import read_run
 
         for name in g.known_metrics(read_run(run_dir).lines):
             print(name)
@@ -147,7 +183,13 @@ def gate_cmd(
     res = g.run_gate(run_dir, cfg, baseline=baseline, card=card, config_path=config)
     if junit:
         _write_out(junit, g.junit_xml(res))
-    _write_out(md, g.render_markdown(res))
+    if md:
+        link = report_link
+        if link is None and (Path(run_dir) / "report.html").is_file():
+            import os
+
+            link = os.path.relpath(Path(run_dir) / "report.html", Path(md).resolve().parent)
+        _write_out(md, g.render_markdown(res, report_link=link))
     _write_out(json_out, res.model_dump_json(indent=2) + "\n")
     print(g.render_text(res))
     raise typer.Exit(0 if res.passed else 1)
@@ -165,7 +207,9 @@ def export_cmd(
     from agenteval.views.export import FORMATS, export_run
 
     if fmt not in FORMATS:
-        _fail(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+        from agenteval.errors import did_you_mean
+
+        _fail(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'{did_you_mean(fmt, list(FORMATS))}")
     print(export_run(run_dir, fmt, out, responses=not no_responses, overwrite=overwrite))
 
 
@@ -183,5 +227,7 @@ def merge_cmd(
 
     argv = redact_argv(["agenteval", *sys.argv[1:]])
     rd = merge_runs(run_dirs, out, command=argv, allow_partial=allow_partial, report=not no_report)
-    print(render_summary(rd.read_summary(), str(rd.path)))
+    from agenteval.backends.env import cost_note
+
+    print(render_summary(rd.read_summary(), str(rd.path), cost_note=cost_note(rd.read_manifest().backend)))
     print(str(rd.path))

@@ -39,6 +39,8 @@ class ProjectConfig(BaseModel):
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: str | None = Field(default=None, exclude=True, description="the config file, if one was read")
+    searched_from: str | None = Field(default=None, exclude=True,
+                                      description="where the search for a config started, when none was found")
 
     @property
     def card_path(self) -> str:
@@ -46,6 +48,10 @@ class ProjectConfig(BaseModel):
         p = self.resolve(self.card)
         if self.source and not p.exists():
             raise InputError(f"card file '{p}' not found", path=self.source, field="card")
+        if self.searched_from is not None and not p.exists():
+            raise InputError(
+                f"card not found, and no {CONFIG_NAME} in {self.searched_from} or any parent folder: "
+                f"run from the project folder, pass --config FILE, or pass --card FILE", path=p)
         return str(p)
 
     def resolve(self, p: str) -> Path:
@@ -62,12 +68,26 @@ class ProjectConfig(BaseModel):
         return (first if first.is_dir() else first.parent) / "fixtures"
 
 
+def find_config(start: str | Path | None = None) -> Path | None:
+    """The nearest ``agenteval.yaml`` in ``start`` (default: the working directory) or a parent folder,
+    like git and pytest find theirs; relative (``agenteval.yaml``) when it is in the working directory."""
+    here = Path(start) if start is not None else Path.cwd()
+    if (here / CONFIG_NAME).is_file():
+        return Path(CONFIG_NAME) if start is None else here / CONFIG_NAME
+    for d in here.resolve().parents:
+        if (d / CONFIG_NAME).is_file():
+            return d / CONFIG_NAME
+    return None
+
+
 def load_config(path: str | Path | None = None) -> ProjectConfig:
-    """Load ``agenteval.yaml`` (given path, else ./agenteval.yaml, else built-in defaults)."""
+    """Load ``agenteval.yaml``: the given path, else the nearest one from the working directory up
+    (:func:`find_config`), else built-in defaults (and then a missing card says no config was found)."""
     if path is None:
-        p = Path(CONFIG_NAME)
-        if not p.exists():
-            return ProjectConfig(base_dir=Path("."))
+        found = find_config()
+        if found is None:
+            return ProjectConfig(base_dir=Path("."), searched_from=str(Path.cwd()))
+        p = found
     else:
         p = Path(path)
     text = read_text_file(p, what="config file", max_bytes=1024 * 1024)

@@ -143,7 +143,7 @@ class AgentevalRun(pytest.Collector):
 
     def collect(self) -> list[pytest.Item]:
         """One :class:`AgentevalCell` per scenario × mode × role, in plan order."""
-        from agenteval.views.report import read_run
+        from agenteval.results.rundata import read_run
 
         run = read_run(self.run_path)
         cells: dict[tuple[str, str, str], list[Any]] = {}
@@ -177,45 +177,25 @@ class AgentevalCell(pytest.Item):
         self.lines = sorted(lines, key=lambda s: s.epoch)
 
     def runtest(self) -> None:
-        """Pass when enough epochs pass every applicable compliance check."""
-        from agenteval.analysis.metrics import failed_checks, item_passed
+        """Pass when enough epochs pass every applicable compliance check (the shared k-of-n verdict)."""
+        from agenteval.analysis.verdict import cell_verdict
 
         cfg = self.config
-        allow_stale = cfg.getoption("--agenteval-allow-stale")
-        allow_errors = cfg.getoption("--agenteval-allow-errors")
-        msgs: list[str] = []
-        blocked = False
-        scored = passes = skipped = 0
-        for s in self.lines:
-            if s.status == "skipped":
-                skipped += 1
-                continue
-            if s.status == "error":
-                if not allow_errors:
-                    blocked = True
-                    msgs.append(f"epoch {s.epoch}: error: {s.error or 'not answered'}")
-                continue
-            if s.stale and not allow_stale:
-                blocked = True
-                msgs.append(f"epoch {s.epoch}: stale answer (recorded for a different card or scenario text)")
-                continue
-            scored += 1
-            graded = bool(cfg.getoption("--agenteval-graded"))
-            ok = bool(item_passed(s, graded=graded))
-            passes += ok
-            if not ok:
-                fc = failed_checks(s, graded=graded)
-                if fc:
-                    msgs += [f"epoch {s.epoch}: {cid}: {why or 'failed'}" for cid, why in fc]
-                else:
-                    msgs.append(f"epoch {s.epoch}: envelope, Never rules or escalation failed")
-        if scored == 0 and not blocked:
-            pytest.skip(f"no scored epoch ({skipped} skipped)")
         k = cfg.getoption("--agenteval-k")
-        need = scored if k is None else min(k, scored)
-        if blocked or passes < need:
-            head = f"{self.name}: {passes} of {scored} epoch(s) passed, {need} required"
-            raise CellFailure("\n".join([head, *msgs]))
+        v = cell_verdict(
+            self.lines,
+            required=lambda scored: scored if k is None else min(k, scored),
+            stale="score" if cfg.getoption("--agenteval-allow-stale") else "block",
+            allow_errors=bool(cfg.getoption("--agenteval-allow-errors")),
+            allow_skipped=True,  # a skipped epoch is reported as skipped, not failed
+            graded=bool(cfg.getoption("--agenteval-graded")),
+        )
+        if v.outcome == "skipped":
+            skipped = sum(1 for s in self.lines if s.status == "skipped")
+            pytest.skip(f"no scored epoch ({skipped} skipped)")
+        if v.outcome == "failed":
+            msgs = [f for f in v.failures if f != v.headline]
+            raise CellFailure("\n".join([f"{self.name}: {v.headline}", *msgs]))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         """The failed checks, without a Python traceback."""

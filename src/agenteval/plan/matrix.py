@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
-from agenteval.errors import UsageError
+from agenteval.errors import UsageError, did_you_mean
 from agenteval.inputs.card import AgentCard
 from agenteval.inputs.scenario import Scenario
 
@@ -62,7 +62,8 @@ def build_plan(
                                ("--roles", roles, set(card.roles))):
         for v in given or []:
             if v not in known:
-                raise UsageError(f"{name}: unknown value '{v}' (known: {', '.join(sorted(known))})")
+                raise UsageError(f"{name}: unknown value '{v}'{did_you_mean(v, known)} "
+                                 f"(known: {', '.join(sorted(known))})")
     items: list[PlanItem] = []
     for sc in scenarios:
         if scenario_ids and sc.id not in scenario_ids:

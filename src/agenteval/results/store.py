@@ -40,6 +40,7 @@ from agenteval.fileio import (  # noqa: F401  (re-exported: the store is where r
     read_jsonl_numbered,
     utcnow,
 )
+from agenteval.scorers.base import ScoreRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -126,8 +127,13 @@ class TranscriptRecord(BaseModel):
     finished_at: str | None = None
 
 
-class ScoreLine(BaseModel):
-    """One ``scores.jsonl`` line: a plan item, its status and what the scorers said."""
+class ScoreLine(ScoreRecord):
+    """One ``scores.jsonl`` line: a plan item, its status and what the scorers said.
+
+    The scorer fields are :class:`~agenteval.scorers.base.ScoreRecord`'s, declared there once; only the
+    ones a non-scored (error/skipped) line lacks become optional here, and checks are stored as plain
+    JSON objects.
+    """
 
     id: str
     scenario_id: str
@@ -139,28 +145,39 @@ class ScoreLine(BaseModel):
     stale: bool = False
     error: str | None = None
     should_escalate: bool | None = None
-    envelope_ok: bool | None = None
-    envelope_loose_ok: bool | None = None
-    confidence_level: str | None = None
-    confidence_value: float | None = None
-    confidence_stated: float | None = None
-    escalated: bool | None = None
-    escalation_target: str | None = None
-    triggers_cited: list[str] = Field(default_factory=list)
-    never_violations: list[str] = Field(default_factory=list)
-    never_source: str = "screen"
-    never_screen: list[str] = Field(default_factory=list)
-    judge_missing: bool = False
     tempted: list[str] = Field(default_factory=list)
-    layout_ok: bool | None = None
-    mode_adherence: bool | None = None
-    role_adherence: bool | None = None
-    elements_found: list[str] | None = None
-    task_score: float | None = None
-    truncated: bool = False
     cost_usd: float | None = None
     usage: dict[str, int] = Field(default_factory=dict)
-    checks: list[dict[str, Any]] = Field(default_factory=list)
+    # None on error/skipped lines (ScoreRecord requires or defaults them for a scored response)
+    envelope_ok: bool | None = None  # type: ignore[assignment]
+    escalated: bool | None = None  # type: ignore[assignment]
+    checks: list[dict[str, Any]] = Field(default_factory=list)  # type: ignore[assignment]
+
+    def check(self, check_id: str) -> Any:
+        """The stored check with this id (a JSON object), if it was run."""
+        for c in self.checks:
+            if c.get("id") == check_id:
+                return c
+        return None
+
+    def as_row(self) -> dict[str, Any]:
+        """JSON-ready dict in the file's key order: run fields, scorer fields (tempted after the
+        violations), cost and usage, then the checks."""
+        row = self.model_dump(mode="json")
+        return {k: row[k] for k in _line_order()}
+
+
+def _line_order() -> list[str]:
+    run_first = ["id", "scenario_id", "mode", "role", "epoch", "tool_mode", "status", "stale", "error",
+                 "should_escalate"]
+    order = [*run_first]
+    for name in ScoreRecord.model_fields:
+        if name != "checks":
+            order.append(name)
+        if name == "never_violations":
+            order.append("tempted")
+    rest = [n for n in ScoreLine.model_fields if n not in order and n != "checks"]
+    return [*order, *rest, "checks"]
 
 
 class RunDir:
@@ -277,6 +294,21 @@ class RunDir:
             out[rec.item_id] = rec
         return out
 
+    def latest_transcript_rows(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        """item id -> (1-based line in ``transcripts.jsonl``, raw record) of each item's latest record.
+
+        The raw rows (not :class:`TranscriptRecord`) keep fields a newer writer added; a torn last line
+        is ignored; a missing journal reads as empty.
+        """
+        p = self.path / TRANSCRIPTS
+        if not p.exists():
+            return {}
+        out: dict[str, tuple[int, dict[str, Any]]] = {}
+        for i, rec in read_jsonl_numbered(p, tolerate_torn_tail=True):
+            if "item_id" in rec:
+                out[str(rec["item_id"])] = (i, rec)
+        return out
+
     def journal(self) -> Journal:
         """An append-only writer for the journal."""
         return Journal(self.path / TRANSCRIPTS)
@@ -284,7 +316,7 @@ class RunDir:
     # ---- scores
     def write_scores(self, lines: list[ScoreLine]) -> None:
         """Write ``scores.jsonl`` atomically."""
-        atomic_write_jsonl(self.path / SCORES, (ln.model_dump(mode="json") for ln in lines))
+        atomic_write_jsonl(self.path / SCORES, (ln.as_row() for ln in lines))
 
     def read_scores(self) -> list[ScoreLine]:
         """Read ``scores.jsonl``."""
@@ -433,7 +465,7 @@ def load_run(path: str | Path) -> pd.DataFrame:
     rd = RunDir.open(path)
     rows: list[dict[str, Any]] = []
     for ln in rd.read_scores():
-        row = ln.model_dump(mode="json")
+        row = ln.as_row()
         checks = row.pop("checks", [])
         for c in checks:
             cid = c.get("id")

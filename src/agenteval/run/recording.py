@@ -92,6 +92,7 @@ def import_authored(
             scenario_id=ln.scenario_id, mode=ln.mode, role=ln.role, epoch=ln.epoch, response=ln.response,
             prompt_hash=req.prompt_hash(),
             provenance=Provenance(producer=producer, model=ln.model or model_name, method=method,
-                                  recorded_at=utcnow(), prompt_hash=req.prompt_hash(), notes=notes),
+                                  recorded_at=utcnow(), prompt_hash=req.prompt_hash(), notes=notes,
+                                  card_hash=card.content_hash, scenario_hash=sc.content_hash()),
         ))
     return out

@@ -24,7 +24,7 @@ from agenteval._version import __version__
 from agenteval.analysis.summary import render_summary, summarize
 from agenteval.backends.base import Backend, BackendResult
 from agenteval.backends.env import backend_env
-from agenteval.errors import InputError, UsageError
+from agenteval.errors import AgentEvalError, InputError, ReportError, UsageError
 from agenteval.inputs.card import AgentCard, load_card
 from agenteval.inputs.scenario import Scenario, load_scenarios
 from agenteval.plan.matrix import PlanItem
@@ -405,13 +405,19 @@ def _sum_stats(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _write_report(rd: RunDir) -> None:
+    """Write ``report.html``/``report.md``; a report that cannot be written is a :class:`ReportError`
+    naming its cause (the run's scores and summary are already on disk)."""
     try:
-        from agenteval.views import report
-    except ImportError:  # pragma: no cover - report module missing
-        return
-    writer = getattr(report, "write_run_report", None)
-    if writer is not None:
-        writer(rd.path)
+        from agenteval.views.report import write_run_report
+
+        write_run_report(rd.path)
+    except AgentEvalError:
+        raise
+    except Exception as exc:
+        raise ReportError(
+            f"{rd.path}: the run is scored (scores.jsonl, summary.json) but its report could not be written: "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())}; retry with `agenteval report {rd.path}`"
+        ) from exc
 
 
 def start_run(
@@ -461,11 +467,24 @@ def start_run(
     return rd, summary, code
 
 
-def resume_run(path: str | Path, command: Sequence[str]) -> tuple[RunDir, dict[str, Any], int]:
-    """Finish an interrupted run with its recorded plan, backend and settings."""
+def _resumable_items(rd: RunDir) -> list[str]:
+    """Ids of planned items a resume would (re)run: not in the journal, or whose latest attempt errored."""
+    latest = rd.latest_transcripts()
+    ids = [PlanItem.model_validate(p).id for p in rd.read_plan()]
+    return [i for i in ids if i not in latest or latest[i].status == "error"]
+
+
+def resume_run(path: str | Path, command: Sequence[str]) -> tuple[RunDir, dict[str, Any] | None, int]:
+    """Finish an interrupted run with its recorded plan, backend and settings.
+
+    A finished run with no missing and no errored item has nothing to resume: it is left exactly as it
+    is and the summary is ``None`` (the CLI says so and exits 0).
+    """
     rd = RunDir.open(path)
     with rd.locked():
         manifest = rd.read_manifest()
+        if manifest.status == "finished" and not _resumable_items(rd):
+            return rd, None, EXIT_OK
         settings = RunSettings.model_validate(manifest.settings)
         card, scenarios = _load_inputs(manifest.card.path, manifest.scenario_paths, manifest.fixtures_dir,
                                        settings.strict_card)

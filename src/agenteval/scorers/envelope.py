@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from agenteval.inputs.card import AgentCard
 from agenteval.scorers.config import ScoringConfig
-from agenteval.scorers.text import Doc, has_content, name_pattern, strip_markup
+from agenteval.scorers.text import Doc, clip_words, has_content, name_pattern, strip_markup
 
 MAX_LABEL_LINES = 2000
 _PCT = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*%")
@@ -235,20 +235,20 @@ class EnvelopeSpec:
             lvl = m.group("lvl").lower()
             tail = m.group("tail")
             if self.two_levels.match(tail):
-                return Confidence(None, stated, False, f"'{v[:40]}' names two levels")
+                return Confidence(None, stated, False, f"'{clip_words(v, 40)}' names two levels")
             if re.match(r"^-\w", tail):
-                return Confidence(None, stated, False, f"'{v[:40]}' is not one of {self.allowed}")
+                return Confidence(None, stated, False, f"'{clip_words(v, 40)}' is not one of {self.allowed}")
             return Confidence(lvl, stated, True, f"level '{lvl}'")
         if self.num_then_level is not None:
             m2 = self.num_then_level.match(v)
             if m2:
                 return Confidence(m2.group("lvl").lower(), stated, False,
-                                  f"'{v[:40]}' leads with a number, not an allowed level")
+                                  f"'{clip_words(v, 40)}' leads with a number, not an allowed level")
         if self.scale == "levels+numeric" and stated is not None and re.match(r"^[\d.,%/ ]+", v):
             return self._numeric_confidence(v, stated)
         if stated is not None and re.match(r"^[\d.,%/ ]+$", v):
-            return Confidence(None, stated, False, f"'{v[:40]}' is a bare number, not one of {self.allowed}")
-        return Confidence(None, stated, False, f"'{v[:40]}' is not one of {self.allowed}")
+            return Confidence(None, stated, False, f"'{clip_words(v, 40)}' is a bare number, not one of {self.allowed}")
+        return Confidence(None, stated, False, f"'{clip_words(v, 40)}' is not one of {self.allowed}")
 
     def _numeric_confidence(self, v: str, stated: float | None) -> Confidence:
         """A Confidence on the card's numeric scale: a number in its range, its level from the card's bands."""

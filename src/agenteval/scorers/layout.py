@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agenteval.inputs.card import AgentCard, Layout
 from agenteval.scorers.config import ScoringConfig
-from agenteval.scorers.text import Doc, Heading, strip_markup
+from agenteval.scorers.text import Doc, Heading, clip_words, strip_markup
 
 _ITEM = re.compile(r"^\[\s*(?P<sev>[^\]]{0,30}?)\s*\]\s*:?\s*(?P<title>.*)$")
 _NONE_FOUND = re.compile(r"\bno\s+(?:\w+\s+){0,2}(?:findings|issues|defects|problems)\b|\bnone\b", re.I)
@@ -116,7 +116,7 @@ class LayoutSpec:
                 continue
             for n, it in enumerate(items):
                 m = _ITEM.match(strip_markup(it.title))
-                label = it.title[:60]
+                label = clip_words(it.title, 60)
                 if not m:
                     item_problems.append(f"item '{label}' is not '### [SEVERITY] Title'")
                     continue

@@ -52,6 +52,7 @@ from agenteval.scorers.text import (
     WordIndex,
     odd_quotes,
     pattern_anchor,
+    word_window,
 )
 
 # ------------------------------------------------------------------------------- cue vocabularies
@@ -856,7 +857,7 @@ def _present(index: WordIndex, words: list[str] | None) -> bool:
 
 
 def _snippet(text: str, s: int, e: int) -> str:
-    return " ".join(text[max(0, s - 20): min(len(text), e + 20)].split())[:160]
+    return word_window(text, s, e, pad=20, limit=160)
 
 
 MAX_CONTEXTS = 400  # context evaluations per response; beyond that, cues are ignored

@@ -520,3 +520,30 @@ def negated(prefix: str) -> bool:
 def odd_quotes(s: str) -> bool:
     """True when ``s`` leaves a double quote open (the cue sits inside a quotation)."""
     return (s.count('"') % 2 == 1) or (s.count("“") > s.count("”"))
+
+
+def clip_words(text: str, limit: int) -> str:
+    """``text`` on one line, at most ``limit`` characters, cut at a word boundary with ``…`` when cut."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: max(1, limit - 1)]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def word_window(text: str, start: int, end: int, *, pad: int = 20, limit: int = 160) -> str:
+    """The span ``text[start:end]`` with up to ``pad`` characters of context each side, widened or narrowed
+    to whole words (never cut mid-word), ``…`` marking each cut side, at most ``limit`` characters."""
+    s = max(0, start - pad)
+    if s > 0 and text[s - 1].isalnum():
+        nxt = next((i for i in range(s, start) if text[i].isspace()), None)
+        s = nxt + 1 if nxt is not None else start
+    e = min(len(text), end + pad)
+    if e < len(text) and text[e].isalnum():
+        prev = next((i for i in range(e, end, -1) if text[i - 1].isspace()), None)
+        e = prev - 1 if prev is not None else end
+    body = clip_words(text[s:e], limit - 2)
+    return ("…" if s > 0 else "") + body + ("…" if e < len(text) and not body.endswith("…") else "")

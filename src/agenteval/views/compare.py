@@ -18,7 +18,6 @@ and differing settings are all reported in ``mismatch``; nothing is dropped sile
 from __future__ import annotations
 
 import difflib
-import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -27,13 +26,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agenteval.analysis.metrics import SET_METRICS, failed_checks, item_metrics, item_passed
+from agenteval.analysis.metrics import (
+    SET_METRICS,
+    Metric,
+    failed_checks,
+    fresh_lines,
+    item_metrics,
+    item_passed,
+    run_metrics,
+)
 from agenteval.analysis.stats import TestResult, holm, mcnemar, paired_cluster_bootstrap, paired_difference, z_quantile
 from agenteval.errors import InputError
 from agenteval.inputs.card import parse_card
 from agenteval.inputs.rulerefs import RuleChange, diff_card_rules
+from agenteval.results.rundata import RunData, card_text, identity_differences, read_run, run_identity
 from agenteval.results.store import ScoreLine
-from agenteval.views.report import RunData, read_run
 
 Key = tuple[str, str, str, int]
 Cell = tuple[str, str, str]
@@ -77,6 +84,7 @@ class Mismatch(BaseModel):
     not_scored_b: list[str] = Field(default_factory=list, description="paired items B did not score")
     stale_a: int = 0
     stale_b: int = 0
+    stale_excluded: int = Field(default=0, description="paired items left out of Δ: stale in A or in B")
     scenario_hash_changed: list[str] = Field(default_factory=list)
     settings: dict[str, list[Any]] = Field(default_factory=dict, description="setting -> [A, B]")
     card_changed: bool = False
@@ -91,6 +99,8 @@ class Mismatch(BaseModel):
             or self.not_scored_b
             or self.scenario_hash_changed
             or self.settings
+            or self.stale_a
+            or self.stale_b
         )
 
 
@@ -101,15 +111,19 @@ class MetricDelta(BaseModel):
     label: str
     method: Literal["paired_clustered", "paired_cluster_bootstrap"]
     higher_is_better: bool
-    a: float | None
-    b: float | None
+    a: float | None = Field(description="A's value over its fresh (non-stale) items: the number gate reports")
+    b: float | None = Field(description="B's value over its fresh items: the number gate reports")
+    a_paired: float | None = Field(default=None, description="A's mean over the paired items Δ is computed on")
+    b_paired: float | None = Field(default=None, description="B's mean over the paired items Δ is computed on")
+    n_a: int = Field(default=0, description="items A's value is computed on")
+    n_b: int = Field(default=0, description="items B's value is computed on")
     delta: float | None
     se: float | None
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
     p_holm: float | None = None
-    n: int
+    n: int = Field(description="paired items Δ is computed on")
     clusters: int
     correlation: float | None = None
     identical: bool = Field(default=False, description="equal on every paired item (Δ = 0, SE = 0)")
@@ -170,6 +184,38 @@ class CompareResult(BaseModel):
     card_diff_note: str | None = None
     rule_changes: list[RuleChange] = Field(
         default_factory=list, description="rules lined up by identity: moved, reworded, added, removed")
+    differences: list[str] = Field(default_factory=list, description="how the two runs differ besides the "
+                                   "answers: backend, model, endpoint, card hash, scenario set, stale answers")
+
+    @property
+    def caveats(self) -> list[str]:
+        """Why a 'no regression' would not be like for like (stale answers, plan or input mismatch)."""
+        mm = self.mismatch
+        out = []
+        if mm.stale_a or mm.stale_b:
+            out.append(f"stale answers (A {mm.stale_a}, B {mm.stale_b}; {mm.stale_excluded} paired item(s) "
+                       "left out of Δ)")
+        if mm.only_in_a_count or mm.only_in_b_count:
+            out.append(f"plan mismatch ({mm.only_in_a_count} item(s) only in A, {mm.only_in_b_count} only in B)")
+        if mm.not_scored_a or mm.not_scored_b:
+            out.append(f"items not scored ({len(mm.not_scored_a)} in A, {len(mm.not_scored_b)} in B)")
+        if mm.scenario_hash_changed:
+            out.append(f"scenario text changed ({', '.join(mm.scenario_hash_changed[:5])})")
+        if mm.settings:
+            out.append("settings differ (" + ", ".join(sorted(mm.settings)) + ")")
+        if self.pairs_scored == 0:
+            out.append("no item is scored and fresh in both runs")
+        return out
+
+    @property
+    def verdict_line(self) -> str:
+        """The one-line verdict; a 'no regression' on unequal inputs says so."""
+        if self.regressions:
+            return "REGRESSION: " + ", ".join(self.regressions)
+        if self.caveats:
+            return (f"no significant regression among {self.pairs_scored} paired fresh item(s) — NOT a like-for-like "
+                    "comparison: " + "; ".join(self.caveats))
+        return "no significant regression"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -259,26 +305,6 @@ def _verdict(delta: float | None, p: float | None, higher: bool, alpha: float) -
     if p >= alpha or delta == 0:
         return "no significant change"
     return "improved" if (delta > 0) == higher else "regressed"
-
-
-def card_text(run: RunData, override: str | Path | None = None) -> str | None:
-    """The text of the card a run used, if a copy whose hash matches the manifest can be found.
-
-    Looked for: ``override``, ``card.md`` in the run directory, then the card path the manifest names.
-    """
-    want = run.manifest.card.content_hash
-    candidates = [Path(override)] if override else []
-    candidates += [run.path / "card.md", Path(run.manifest.card.path)]
-    for c in candidates:
-        try:
-            text = c.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        if override and c == Path(override):
-            return text
-        if "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest() == want:
-            return text
-    return None
 
 
 def card_diff(
@@ -387,9 +413,12 @@ def compare_data(
     changes = rule_changes(a, b, card_a=card_a, card_b=card_b)
     ka, kb = _index(a.lines, a.path), _index(_align_rule_ids(b.lines, changes), b.path)
     keys = [k for k in ka if k in kb]
-    scored = [k for k in keys if ka[k].status == "ok" and kb[k].status == "ok"]
+    both_ok = [k for k in keys if ka[k].status == "ok" and kb[k].status == "ok"]
+    scored = [k for k in both_ok if not ka[k].stale and not kb[k].stale]  # stale answers pair with nothing
     la = [ka[k] for k in scored]
     lb = [kb[k] for k in scored]
+    # each run's own value of every metric: the gate's code path (fresh items, run_metrics)
+    run_a, run_b = fresh_metrics(a.lines), fresh_metrics(b.lines)
     metrics: list[MetricDelta] = []
     for name, im in item_metrics([*la, *lb]).items():
         va: list[float] = []
@@ -402,14 +431,16 @@ def compare_data(
             va.append(float(fx))
             vb.append(float(fy))
             cl.append(x.scenario_id)
-        pdiff = paired_difference(va, vb, cl)
+        pd = paired_difference(va, vb, cl).model_dump()
+        pd["a_paired"], pd["b_paired"] = pd.pop("a"), pd.pop("b")
         metrics.append(
             MetricDelta(
                 name=name,
                 label=im.label,
                 method="paired_clustered",
                 higher_is_better=im.higher_is_better,
-                **pdiff.model_dump(),
+                **_run_values(name, run_a, run_b),
+                **pd,
             )
         )
     for name, sm in SET_METRICS.items():
@@ -424,8 +455,7 @@ def compare_data(
                     label=sm.label,
                     method="paired_cluster_bootstrap",
                     higher_is_better=sm.higher_is_better,
-                    a=None,
-                    b=None,
+                    **_run_values(name, run_a, run_b),
                     delta=None,
                     se=None,
                     ci_low=None,
@@ -448,8 +478,9 @@ def compare_data(
                 label=sm.label,
                 method="paired_cluster_bootstrap",
                 higher_is_better=sm.higher_is_better,
-                a=pa if math.isfinite(pa) else None,
-                b=pb if math.isfinite(pb) else None,
+                **_run_values(name, run_a, run_b),
+                a_paired=pa if math.isfinite(pa) else None,
+                b_paired=pb if math.isfinite(pb) else None,
                 delta=res.estimate,
                 se=res.se,
                 ci_low=res.ci_low,
@@ -510,7 +541,7 @@ def compare_data(
         seed=seed,
         pairs=len(keys),
         pairs_scored=len(scored),
-        mismatch=_mismatch(a, b, ka, kb),
+        mismatch=_mismatch(a, b, ka, kb).model_copy(update={"stale_excluded": len(both_ok) - len(scored)}),
         metrics=metrics,
         mcnemar=mcn,
         regressed_cells=regressed_cells,
@@ -520,7 +551,20 @@ def compare_data(
         card_diff=diff,
         card_diff_note=note,
         rule_changes=changes,
+        differences=identity_differences([("A", run_identity(a)), ("B", run_identity(b))]),
     )
+
+
+def fresh_metrics(lines: Sequence[ScoreLine]) -> dict[str, Metric]:
+    """A run's metrics exactly as ``agenteval gate`` computes them: :func:`run_metrics` over the items that
+    are not stale (answers to another prompt count in no metric)."""
+    return run_metrics(fresh_lines(lines), n_boot=200)
+
+
+def _run_values(name: str, ra: dict[str, Metric], rb: dict[str, Metric]) -> dict[str, Any]:
+    ma, mb = ra.get(name), rb.get(name)
+    return {"a": ma.mean if ma else None, "b": mb.mean if mb else None,
+            "n_a": ma.n if ma else 0, "n_b": mb.n if mb else 0}
 
 
 def _bound_statistic(sm: Any, grid: list[Any]) -> Any:
@@ -589,10 +633,13 @@ _NOT_PCT = {"task_score", "brier", "ece", "auroc"}
 def render_text(res: CompareResult) -> str:
     """A plain-text table of the comparison (what ``agenteval compare`` prints)."""
     out = [
-        f"A {res.a.run_id} (card {res.a.card_version} {res.a.card_hash[:15]})",
-        f"B {res.b.run_id} (card {res.b.card_version} {res.b.card_hash[:15]})",
-        f"paired items {res.pairs} (scored in both {res.pairs_scored}); Δ = B − A; "
-        f"α {res.alpha}, Holm-adjusted",
+        ("runs differ in: " + "; ".join(res.differences)) if res.differences else
+        "runs agree on backend, model, endpoint, card, scenario set; no stale answers",
+        f"A {res.a.run_id} ({res.a.backend}/{res.a.model}, card {res.a.card_version} {res.a.card_hash[:19]})",
+        f"B {res.b.run_id} ({res.b.backend}/{res.b.model}, card {res.b.card_version} {res.b.card_hash[:19]})",
+        f"paired items {res.pairs} (scored and fresh in both {res.pairs_scored}); A, B: each run's value over "
+        "its fresh items (as gate); Δ = B − A over the paired items; α "
+        f"{res.alpha}, Holm-adjusted",
     ]
     mm = res.mismatch
     if mm.only_in_a_count or mm.only_in_b_count:
@@ -605,7 +652,8 @@ def render_text(res: CompareResult) -> str:
         out.append(f"  scenario text changed: {', '.join(mm.scenario_hash_changed)}")
     for k, (va, vb) in mm.settings.items():
         out.append(f"  setting {k}: {va} -> {vb}")
-    out.append(f"  {'metric':<38} {'A':>8} {'B':>8} {'Δ':>9} {'95% CI':>19} {'p(Holm)':>8}  verdict")
+    width = max([6, *(len(m.label) for m in res.metrics if m.n and not m.identical)])
+    out.append(f"  {'metric':<{width}} {'A':>8} {'B':>8} {'Δ':>9} {'n':>5} {'95% CI':>19} {'p(Holm)':>8}  verdict")
     same = [m.name for m in res.metrics if m.identical]
     for m in res.metrics:
         if m.n == 0 or m.identical:
@@ -614,7 +662,7 @@ def render_text(res: CompareResult) -> str:
         ci = f"{_fmt(m.ci_low, pct)}..{_fmt(m.ci_high, pct)}" if m.ci_low is not None else "–"
         p = f"{m.p_holm:.3f}" if m.p_holm is not None else "–"
         out.append(
-            f"  {m.label[:38]:<38} {_val(m.a, pct):>8} {_val(m.b, pct):>8} {_fmt(m.delta, pct):>9} "
+            f"  {m.label:<{width}} {_val(m.a, pct):>8} {_val(m.b, pct):>8} {_fmt(m.delta, pct):>9} {m.n:>5} "
             f"{ci:>19} {p:>8}  {m.verdict}"
         )
     if same:
@@ -639,9 +687,7 @@ def render_text(res: CompareResult) -> str:
     elif res.card_diff_note:
         out.append(f"  {res.card_diff_note}")
     out.extend(render_rule_changes(res.rule_changes))
-    out.append(
-        "REGRESSION: " + ", ".join(res.regressions) if res.regressions else "no significant regression"
-    )
+    out.append(res.verdict_line)
     return "\n".join(out)
 
 
@@ -650,6 +696,45 @@ def render_markdown(res: CompareResult) -> str:
     from agenteval.views.report import environment
 
     return str(environment(html=False).get_template("compare.md.j2").render(r=res, not_pct=_NOT_PCT))
+
+
+def side_by_side(res: CompareResult, a: RunData, b: RunData, *, limit: int = 60) -> list[dict[str, Any]]:
+    """Per regressed and improved cell (up to ``limit`` each), every paired epoch's two answers with their
+    failed checks (one line per cause); the checks that fail only on one side are flagged ``new``."""
+    from agenteval.analysis.verdict import cause_of, grouped_failures
+
+    ka, kb = _index(a.lines, a.path), _index(b.lines, b.path)
+    out: list[dict[str, Any]] = []
+    for kind, cells in (("regressed", res.regressed_cells[:limit]), ("improved", res.improved_cells[:limit])):
+        for c in cells:
+            epochs = []
+            for k in sorted(k for k in ka if k[:3] == (c.scenario, c.mode, c.role) and k in kb):
+                sides = []
+                keys = {side: list(dict.fromkeys(cause_of(cid) for cid, _ in failed_checks(line)))
+                        for side, line in (("A", ka[k]), ("B", kb[k]))}
+                for side, run, line, other in (("A", a, ka[k], "B"), ("B", b, kb[k], "A")):
+                    _, rec = run.transcripts.get(line.id, (None, {}))
+                    causes = grouped_failures(failed_checks(line))
+                    sides.append({
+                        "side": side, "run_id": run.rd.run_id, "id": line.id, "status": line.status,
+                        "stale": line.stale, "passed": item_passed(line),
+                        "response": rec.get("response") if rec else None,
+                        "causes": [{"text": t, "new": key not in keys[other]}
+                                   for t, key in zip(causes, keys[side], strict=True)],
+                    })
+                epochs.append({"epoch": k[3], "sides": sides})
+            out.append({"kind": kind, "cell": c.model_dump(), "anchor": f"cell-{kind}-{len(out)}",
+                        "epochs": epochs})
+    return out
+
+
+def render_html(res: CompareResult, a: RunData, b: RunData) -> str:
+    """A self-contained page (no script, no external request): the comparison, then per regressed or
+    improved cell the two answers side by side with their failing checks highlighted."""
+    from agenteval.views.report import environment
+
+    return str(environment(html=True).get_template("compare.html.j2").render(
+        r=res, cells=side_by_side(res, a, b), not_pct=_NOT_PCT))
 
 
 # --------------------------------------------------------------------------- power

@@ -25,8 +25,8 @@ def export_frame(run_dir: str | Path, *, responses: bool = True) -> Any:
     import pandas as pd
 
     from agenteval.analysis.metrics import failed_checks, item_passed
+    from agenteval.results.rundata import read_run
     from agenteval.results.store import load_run
-    from agenteval.views.report import read_run
 
     run = read_run(run_dir, transcripts=responses)
     df = load_run(run_dir)

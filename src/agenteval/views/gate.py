@@ -21,7 +21,6 @@ Exit codes: 0 pass, 1 fail, 2 bad config or input.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import math
 import re
@@ -31,10 +30,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agenteval.analysis.metrics import SET_METRICS, Metric, failed_checks, item_metrics, item_passed, run_metrics
+from agenteval.analysis.metrics import SET_METRICS, Metric, fresh_lines, item_metrics, rule_metric, run_metrics
+from agenteval.analysis.staleness import stale_report
+from agenteval.analysis.verdict import CellVerdict, cell_verdict
 from agenteval.errors import InputError
+from agenteval.results.rundata import RunData, cell_of, read_run
 from agenteval.results.store import ScoreLine
-from agenteval.views.report import RunData, cell_of, read_run
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -95,6 +96,36 @@ class KOfN(BaseModel):
         return math.ceil(self.k / self.n * epochs - 1e-9)
 
 
+class CellThreshold(BaseModel):
+    """A per-cell k-of-n override (written by ``--calibrate-from``): key ``scenario/mode/role``."""
+
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(ge=0)
+    n: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _k_le_n(self) -> CellThreshold:
+        if self.k > self.n:
+            raise ValueError("k must not exceed n")
+        return self
+
+    def required(self, epochs: int) -> int:
+        """Passes needed in this cell with ``epochs`` scored epochs (k/n scaled as for :class:`KOfN`)."""
+        if epochs == self.n:
+            return self.k
+        return math.ceil(self.k / self.n * epochs - 1e-9)
+
+
+class Calibration(BaseModel):
+    """Where the thresholds came from (``agenteval gate --calibrate-from``); informational."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str
+    card_hash: str | None = None
+    margin_se: float
+    date: str | None = None
+
+
 class Regression(BaseModel):
     """No significant regression against ``--baseline`` (uses ``agenteval compare``)."""
 
@@ -119,13 +150,14 @@ class GateConfig(BaseModel):
     metrics: dict[str, Threshold] = Field(default_factory=dict)
     never_rules: dict[str, Threshold] = Field(default_factory=dict)
     k_of_n: KOfN = Field(default_factory=KOfN)
+    cells: dict[str, CellThreshold] = Field(
+        default_factory=dict, description="per-cell k-of-n overrides keyed scenario/mode/role")
     regression: Regression = Field(default_factory=Regression)
+    calibrated_from: Calibration | None = None
 
 
 def load_gate_config(path: str | Path) -> GateConfig:
     """Read and validate ``gates.yaml``; every problem is an :class:`InputError` naming file and field."""
-    import yaml
-
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -133,6 +165,13 @@ def load_gate_config(path: str | Path) -> GateConfig:
         raise InputError("file not found", path=p) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", path=p) from None
+    return load_gate_config_text(text, p)
+
+
+def load_gate_config_text(text: str, p: str | Path = "gates.yaml") -> GateConfig:
+    """Validate ``gates.yaml`` content (``p`` names it in errors)."""
+    import yaml
+
     try:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
@@ -187,20 +226,12 @@ class GateCheck(BaseModel):
     message: str
     value: float | None = None
     threshold: float | None = None
+    skipped: bool = Field(default=False, description="not measured: every item it applies to is stale (the "
+                          "inputs.stale gate fails once for them)")
 
 
-class CellResult(BaseModel):
-    """One scenario × mode × role cell (a JUnit testcase)."""
-
-    scenario: str
-    mode: str
-    role: str
-    epochs: int
-    scored: int
-    passed_epochs: int
-    required: int
-    outcome: Literal["passed", "failed", "skipped"]
-    failures: list[str] = Field(default_factory=list, description="why, one line per failed epoch/check")
+CellResult = CellVerdict
+"""One scenario × mode × role cell (a JUnit testcase): the shared k-of-n verdict."""
 
 
 class GateResult(BaseModel):
@@ -218,74 +249,54 @@ class GateResult(BaseModel):
 # --------------------------------------------------------------------------- evaluation
 
 
-def _ignored(check_id: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(check_id, p) for p in patterns)
-
-
-def _item_ok(s: ScoreLine, ignore: list[str], graded: bool = False) -> tuple[bool, list[str]]:
-    if s.checks:
-        failed = [
-            f"{cid}: {why or 'failed'}" for cid, why in failed_checks(s, graded=graded) if not _ignored(cid, ignore)
-        ]
-        return not failed, failed
-    ok = bool(item_passed(s))
-    return ok, [] if ok else ["envelope, Never rules or escalation failed (no per-check detail in scores)"]
-
-
 def evaluate_cells(lines: list[ScoreLine], cfg: GateConfig) -> list[CellResult]:
-    """k-of-n per cell; stale/skipped/errored items fail their cell unless allowed."""
+    """k-of-n per cell (:func:`agenteval.analysis.verdict.cell_verdict`): skipped/errored items fail their
+    cell unless allowed; stale answers are left out of the verdict (unless ``allow.stale``) — the
+    ``inputs.stale`` gate reports them once, with what changed."""
     groups: dict[tuple[str, str, str], list[ScoreLine]] = defaultdict(list)
     for s in lines:
         groups[cell_of(s)].append(s)
-    out = []
-    for (sc, mode, role), items in groups.items():
-        failures: list[str] = []
-        scored = 0
-        passes = 0
-        for s in sorted(items, key=lambda x: x.epoch):
-            if s.status == "skipped":
-                if not cfg.allow.skipped:
-                    failures.append(f"epoch {s.epoch}: skipped{f' ({s.error})' if s.error else ''}")
-                continue
-            if s.status == "error":
-                if not cfg.allow.errors:
-                    failures.append(f"epoch {s.epoch}: error: {s.error or 'not answered'}")
-                continue
-            if s.stale and not cfg.allow.stale:
-                failures.append(f"epoch {s.epoch}: stale answer (recorded for a different card or scenario text)")
-                continue
-            scored += 1
-            ok, why = _item_ok(s, cfg.k_of_n.ignore_checks, cfg.k_of_n.graded_checks)
-            passes += ok
-            failures += [f"epoch {s.epoch}: {w}" for w in why]
-        required = cfg.k_of_n.required(scored) if scored else 0
-        blocked = any("stale answer" in f or ": skipped" in f or ": error" in f for f in failures)
-        if scored == 0 and not blocked:
-            outcome: Any = "skipped"
-        elif blocked or passes < required:
-            outcome = "failed"
-        else:
-            outcome = "passed"
-        if outcome == "failed" and not blocked:
-            failures.insert(0, f"{passes} of {scored} epoch(s) passed, {required} required")
-        out.append(
-            CellResult(
-                scenario=sc,
-                mode=mode,
-                role=role,
-                epochs=len(items),
-                scored=scored,
-                passed_epochs=passes,
-                required=required,
-                outcome=outcome,
-                failures=failures if outcome != "passed" else [],
-            )
+    return [
+        cell_verdict(
+            items,
+            required=_cell_rule(cfg, cell).required,
+            stale="score" if cfg.allow.stale else "exclude",
+            allow_errors=cfg.allow.errors,
+            allow_skipped=cfg.allow.skipped,
+            ignore_checks=cfg.k_of_n.ignore_checks,
+            graded=cfg.k_of_n.graded_checks,
         )
-    return out
+        for cell, items in groups.items()
+    ]
 
 
-def _threshold_check(name: str, kind: Any, m: Metric | None, t: Threshold) -> GateCheck:
+def gated_lines(lines: list[ScoreLine], cfg: GateConfig) -> list[ScoreLine]:
+    """The lines every metric of the gate is computed on: stale answers left out unless ``allow.stale``."""
+    return list(lines) if cfg.allow.stale else fresh_lines(lines)
+
+
+def k_of_n_text(lines: list[ScoreLine], cfg: GateConfig) -> str:
+    """What a cell of this run needs, in the run's own epoch count (a 1-epoch run never reads k=2 of n=3)."""
+    epochs = max((s.epoch for s in lines), default=1)
+    need = cfg.k_of_n.required(epochs)
+    text = f"each cell: {need} of {epochs} epoch(s) must pass"
+    if (cfg.k_of_n.k, cfg.k_of_n.n) != (need, epochs):
+        text += f", k={cfg.k_of_n.k} of n={cfg.k_of_n.n} scaled to the run"
+    if cfg.cells:
+        text += f"; {len(cfg.cells)} cell(s) with their own k (gates.yaml cells:)"
+    return text
+
+
+def _cell_rule(cfg: GateConfig, cell: tuple[str, str, str]) -> KOfN | CellThreshold:
+    """The k-of-n rule of one cell: its override in ``cells``, else the global ``k_of_n``."""
+    return cfg.cells.get("/".join(cell), cfg.k_of_n)
+
+
+def _threshold_check(name: str, kind: Any, m: Metric | None, t: Threshold, stale: int = 0) -> GateCheck:
     label = m.label if m else name
+    if (m is None or m.mean is None or m.n == 0) and stale:
+        return GateCheck(name=name, kind=kind, passed=True, skipped=True,
+                         message=f"{label}: not measured — its items are stale (see inputs.stale)")
     if m is None or m.mean is None or m.n == 0:
         return GateCheck(name=name, kind=kind, passed=False, message=f"{label}: no items to measure it on")
     parts = []
@@ -323,14 +334,16 @@ def run_gate(
     config_path: str | Path | None = None,
 ) -> GateResult:
     """Evaluate every gate of ``cfg`` on the run (and against ``baseline``)."""
-    run = read_run(run_path)
-    lines = run.lines
-    _validate_metric_names(cfg, lines, config_path)
+    run = read_run(run_path, transcripts=True)
+    _validate_metric_names(cfg, run.lines, config_path)
+    # stale answers (to another prompt) count in no metric and no cell verdict; inputs.stale says so once
+    lines = gated_lines(run.lines, cfg)
     checks: list[GateCheck] = []
     checks += _input_checks(run, cfg, card, config_path)
     metrics = run_metrics(lines)
+    n_stale = len(run.lines) - len(lines)
     for name, t in cfg.metrics.items():
-        checks.append(_threshold_check(name, "metric", metrics.get(name), t))
+        checks.append(_threshold_check(name, "metric", metrics.get(name), t, n_stale))
     rules = sorted(
         {k.split(".", 1)[1] for k in metrics if k.startswith("violation.")},
         key=lambda r: int(r.split(".")[1]) if r.split(".")[1].isdigit() else 0,
@@ -342,16 +355,19 @@ def run_gate(
     for r in sorted(per_rule, key=lambda x: (len(x), x)):
         if f"violation.{r}" not in metrics:  # a rule no item broke and no check names: measure it anyway
             metrics[f"violation.{r}"] = rule_metric(lines, r)
-        checks.append(_threshold_check(f"violation.{r}", "never_rule", metrics.get(f"violation.{r}"), per_rule[r]))
-    cells = evaluate_cells(lines, cfg)
+        checks.append(_threshold_check(f"violation.{r}", "never_rule", metrics.get(f"violation.{r}"), per_rule[r],
+                                       n_stale))
+    cells = evaluate_cells(run.lines, cfg)
     failed_cells = [c for c in cells if c.outcome == "failed"]
     checks.append(
         GateCheck(
             name="cells.k_of_n",
             kind="cells",
             passed=not failed_cells,
-            message=f"{len(cells) - len(failed_cells)} of {len(cells)} cells pass "
-            f"(k={cfg.k_of_n.k} of n={cfg.k_of_n.n} epochs)",
+            message=f"{sum(c.outcome == 'passed' for c in cells)} of {len(cells)} cells pass "
+            f"({k_of_n_text(run.lines, cfg)})"
+            + (f"; {sum(c.outcome == 'skipped' for c in cells)} without a scored epoch"
+               if any(c.outcome == "skipped" for c in cells) else ""),
             value=float(len(failed_cells)),
             threshold=0.0,
         )
@@ -380,17 +396,6 @@ def run_gate(
     )
 
 
-def rule_metric(lines: list[ScoreLine], rule: str) -> Metric:
-    """The violation rate of one Never rule, also for a rule that appears nowhere in the data."""
-    from agenteval.analysis.metrics import item_values, metric_from_estimate, violation_fn
-    from agenteval.analysis.stats import clustered_mean
-
-    vals, cl = item_values(lines, violation_fn(rule))
-    return metric_from_estimate(
-        f"violation.{rule}", f"Violation rate {rule}", clustered_mean(vals, cl), "clustered_mean", False
-    )
-
-
 def _input_checks(
     run: RunData, cfg: GateConfig, card: str | Path | None, config_path: str | Path | None
 ) -> list[GateCheck]:
@@ -416,13 +421,15 @@ def _input_checks(
             value=float(scored),
         )
     )
+    stale = stale_report(run)
+    if stale.count:
+        msg = stale.one_line() + ("; counted (allowed by config)" if cfg.allow.stale
+                                  else "; left out of every metric and cell verdict")
+    else:
+        msg = "0 stale answers"
+    out.append(GateCheck(name="inputs.stale", kind="inputs", passed=not stale.count or cfg.allow.stale,
+                         message=msg, value=float(stale.count), threshold=0.0))
     for name, n, allowed, what in (
-        (
-            "inputs.stale",
-            sum(1 for s in lines if s.stale and s.status == "ok"),
-            cfg.allow.stale,
-            "stale answer(s): recorded for a different card or scenario text than the one under test",
-        ),
         (
             "inputs.skipped",
             sum(1 for s in lines if s.status == "skipped"),
@@ -560,7 +567,8 @@ def junit_xml(res: GateResult) -> str:
             el.text = _x("\n".join(c.failures))
         elif c.outcome == "skipped":
             ns += 1
-            ET.SubElement(tc, "skipped", message="no scored epoch")
+            ET.SubElement(tc, "skipped", message="every epoch stale (see inputs.stale)" if c.stale
+                          else "no scored epoch")
     cells.set("tests", str(len(res.cells)))
     cells.set("failures", str(nf))
     cells.set("skipped", str(ns))
@@ -569,7 +577,9 @@ def junit_xml(res: GateResult) -> str:
     gf = 0
     for g in res.checks:
         tc = ET.SubElement(gates, "testcase", classname=f"agenteval.views.gate.{g.kind}", name=_x(g.name), time="0")
-        if not g.passed:
+        if g.skipped:
+            ET.SubElement(tc, "skipped", message=_x(g.message[:500]))
+        elif not g.passed:
             gf += 1
             el = ET.SubElement(tc, "failure", message=_x(g.message[:500]), type=f"agenteval.{g.kind}")
             el.text = _x(g.message)
@@ -578,6 +588,7 @@ def junit_xml(res: GateResult) -> str:
             out.text = _x(g.message)
     gates.set("tests", str(len(res.checks)))
     gates.set("failures", str(gf))
+    gates.set("skipped", str(sum(1 for g in res.checks if g.skipped)))
     gates.set("errors", "0")
     root.set("tests", str(len(res.cells) + len(res.checks)))
     root.set("failures", str(nf + gf))
@@ -589,7 +600,7 @@ def render_text(res: GateResult) -> str:
     """Plain-text verdict (what ``agenteval gate`` prints)."""
     out = [f"gate {'PASSED' if res.passed else 'FAILED'}: {res.run_path}"]
     for g in res.checks:
-        out.append(f"  [{'ok' if g.passed else 'FAIL'}] {g.name}: {g.message}")
+        out.append(f"  [{'skip' if g.skipped else 'ok' if g.passed else 'FAIL'}] {g.name}: {g.message}")
     failed = [c for c in res.cells if c.outcome == "failed"]
     for c in failed[:20]:
         out.append(f"  cell {c.scenario}/{c.mode}/{c.role}: " + "; ".join(c.failures[:4]))
@@ -598,8 +609,189 @@ def render_text(res: GateResult) -> str:
     return "\n".join(out)
 
 
-def render_markdown(res: GateResult) -> str:
-    """Markdown verdict for a PR comment."""
-    from agenteval.views.report import environment
+MD_LIMIT = 20_000
+"""``--md`` stays under this many bytes (a PR comment holds 65,536 characters, and compare.md is appended)."""
 
-    return str(environment(html=False).get_template("gate.md.j2").render(g=res))
+
+def render_markdown(res: GateResult, *, report_link: str | None = None, limit: int = MD_LIMIT) -> str:
+    """Markdown verdict for a PR comment: at most ``limit`` bytes; the failed cells link to their section
+    of the run's HTML report (``report_link``) where every answer and failed check is shown."""
+    from agenteval.views.report import cell_anchor, environment
+
+    tpl = environment(html=False).get_template("gate.md.j2")
+
+    def anchor(c: CellResult) -> str:
+        return cell_anchor((c.scenario, c.mode, c.role))
+
+    text = ""
+    for max_cells, reason_chars in ((50, 200), (30, 140), (15, 100), (5, 80), (0, 60)):
+        text = str(tpl.render(g=res, report_link=report_link, max_cells=max_cells, reason_chars=reason_chars,
+                              cell_anchor=anchor))
+        if len(text.encode("utf-8")) <= limit:
+            return text
+    return text.encode("utf-8")[: limit - 40].decode("utf-8", "ignore") + "\n\n… (cut at the size limit)\n"
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+DEFAULT_MARGIN_SE = 2.0
+"""Calibrated thresholds sit this many standard errors below (or above) the baseline's value."""
+
+
+def _margin_se(m: Metric, values: list[float] | None = None) -> float:
+    """The standard error a calibrated threshold keeps its margin in.
+
+    For per-item metrics: the SE of the mean over the baseline's items (sd/√n) — the noise of a re-run on
+    the same scenarios. The clustered SE the reports show also counts the sampling of scenarios, which does
+    not vary between runs of one suite, and would let a 20-point drop through. A rate measured as exactly
+    0 or 1 (sd 0) gets the SE of a rate half an item away from it, so one bad item is not yet a failure of
+    a large suite. Set metrics (precision, F1, ECE, AUROC) keep their own SE (ratio or bootstrap).
+    """
+    if values:
+        n = len(values)
+        mean = sum(values) / n
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+        if sd > 0:
+            return sd / math.sqrt(n)
+        if 0.0 <= mean <= 1.0:
+            p = (mean * n + 0.5) / (n + 1)
+            return math.sqrt(p * (1 - p) / n)
+        return 0.0
+    if m.se:
+        return m.se
+    if m.mean is not None and m.n and 0.0 <= m.mean <= 1.0:  # a set metric at exactly 0 or 1
+        p = (m.mean * m.n + 0.5) / (m.n + 1)
+        return math.sqrt(p * (1 - p) / m.n)
+    return 0.0
+
+
+def _floor4(v: float) -> float:
+    return math.floor(v * 10_000 + 1e-9) / 10_000
+
+
+def _ceil4(v: float) -> float:
+    return math.ceil(v * 10_000 - 1e-9) / 10_000
+
+
+def calibrate(
+    run_path: str | Path, *, margin: float = DEFAULT_MARGIN_SE, template: GateConfig | None = None
+) -> GateConfig:
+    """Thresholds from a baseline run: every headline metric and every Never rule at the baseline's value
+    minus (or, for lower-is-better metrics, plus) ``margin`` standard errors, and every cell's k-of-n at
+    its baseline pass count minus ``margin`` binomial SEs (cells that fail in the baseline are recorded as
+    such, so the gate watches them get worse, not stay as bad).
+
+    The baseline must be a finished run without stale, errored or skipped items: thresholds from answers
+    to another prompt would gate nothing real. ``template`` keeps its ``allow``, ``card``,
+    ``regression`` and ``k_of_n`` ignore/graded settings.
+    """
+    from agenteval.analysis.metrics import HEADLINE, item_values
+
+    run = read_run(run_path)
+    lines = run.lines
+    bad = [s for s in lines if s.stale or s.status != "ok"]
+    if run.manifest.status != "finished" or bad:
+        why = f"status {run.manifest.status}" if run.manifest.status != "finished" else (
+            f"{sum(1 for s in bad if s.stale)} stale, {sum(1 for s in bad if s.status == 'error')} errored, "
+            f"{sum(1 for s in bad if s.status == 'skipped')} skipped item(s)")
+        raise InputError(f"cannot calibrate from this run ({why}): record fresh answers "
+                         "(`agenteval record`) and run again, then calibrate", path=run.path)
+    base = template.model_copy(deep=True) if template is not None else GateConfig()
+    metrics = run_metrics(lines)
+    per_item = item_metrics(lines)
+
+    def se(name: str, m: Metric) -> float:
+        im = per_item.get(name)
+        return _margin_se(m, item_values(lines, im.fn)[0] if im is not None else None)
+
+    base.metrics = {}
+    for name in HEADLINE:
+        m = metrics.get(name)
+        if m is None or m.mean is None or m.n == 0:
+            continue
+        d = margin * se(name, m)
+        if m.higher_is_better:  # every calibrated metric lies in [0, 1]
+            base.metrics[name] = Threshold(min=max(0.0, _floor4(m.mean - d)))
+        else:
+            base.metrics[name] = Threshold(max=min(1.0, _ceil4(m.mean + d)))
+    n_ok = sum(1 for s in lines if s.status == "ok")
+    zero = Metric(name="violation.*", label="", mean=0.0, se=0.0, n=n_ok, clusters=0)
+    base.never_rules = {"*": Threshold(max=_ceil4(margin * _margin_se(zero, [0.0] * n_ok)))} if n_ok else {}
+    for key, m in metrics.items():
+        if key.startswith("violation.") and m.mean is not None and m.n:
+            base.never_rules[key.split(".", 1)[1]] = Threshold(max=_ceil4(min(m.mean + margin * se(key, m), 1.0)))
+    epochs = max((s.epoch for s in lines), default=1)
+    base.k_of_n = KOfN(k=epochs, n=epochs, ignore_checks=base.k_of_n.ignore_checks,
+                       graded_checks=base.k_of_n.graded_checks)
+    base.cells = {}
+    probe = base.model_copy(update={"allow": Allow()})
+    for v in evaluate_cells(lines, probe):
+        if not v.scored:
+            continue
+        q = v.passed_epochs / v.scored
+        cell_se = math.sqrt(q * (1 - q) / v.scored)
+        k = max(0, min(v.passed_epochs, math.ceil((q - margin * cell_se) * v.scored - 1e-9)))
+        if k != base.k_of_n.required(v.scored):
+            base.cells[f"{v.scenario}/{v.mode}/{v.role}"] = CellThreshold(k=k, n=v.scored)
+    from agenteval.fileio import utcnow
+
+    base.calibrated_from = Calibration(run=run.rd.run_id, card_hash=run.manifest.card.content_hash,
+                                       margin_se=margin, date=utcnow()[:10])
+    return base
+
+
+def render_gate_config(cfg: GateConfig, *, command: str) -> str:
+    """``gates.yaml`` text for a (calibrated) config, with a header saying how to regenerate it."""
+    import yaml
+
+    data = cfg.model_dump(mode="json", exclude_none=True)
+
+    def flow(d: dict[str, Any]) -> str:
+        return "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"
+
+    out = [
+        "# agenteval gate configuration: `agenteval gate RUN_DIR --config gates.yaml [--baseline RUN] "
+        "[--junit FILE] [--md FILE]`",
+        "# Exit codes: 0 all gates pass, 1 a gate failed, 2 this file (or an input) is invalid.",
+        "# Metric names: `agenteval gate --list-metrics RUN_DIR`. Rates are fractions in [0, 1].",
+        "#",
+        "# CALIBRATED from a baseline run: each threshold is the baseline's value minus (plus, for",
+        f"# lower-is-better metrics) {cfg.calibrated_from.margin_se if cfg.calibrated_from else '?'} standard "
+        "errors; each cell needs its baseline pass count minus the same margin.",
+        "# Regenerate after a deliberate change of scores (new recordings, scorer changes) with:",
+        f"#   {command}",
+        "version: 1",
+        "",
+        "# Stale replay answers (recorded for another card or scenario text), skipped and errored items fail",
+        "# the gate unless allowed here.",
+        yaml.safe_dump({"allow": data["allow"]}, sort_keys=False).rstrip(),
+    ]
+    if "card" in data:
+        out.append(yaml.safe_dump({"card": data["card"]}, sort_keys=False).rstrip())
+    if cfg.calibrated_from is not None:
+        out += ["", yaml.safe_dump({"calibrated_from": data["calibrated_from"]}, sort_keys=False).rstrip()]
+    out += ["", "# Thresholds on run metrics (bound: point compares the estimate, bound: ci the 95% CI bound).",
+            "metrics:"]
+    out += [f"  {k}: {flow(v)}" for k, v in data["metrics"].items()] or ["  {}"]
+    out += ["", "# Maximum violation rate per Never rule: \"*\" for a rule the baseline did not measure (e.g. a new",
+            "# one), each measured rule at its own baseline rate plus the margin.",
+            "never_rules:"]
+    out += [f"  {json_key(k)}: {flow(v)}" for k, v in data["never_rules"].items()] or ["  {}"]
+    out += ["", "# Per scenario × mode × role cell: at least k of n epochs pass every applicable compliance check",
+            "# (k/n scaled when the run has another number of epochs); `cells` overrides it per cell.",
+            yaml.safe_dump({"k_of_n": data["k_of_n"]}, sort_keys=False, default_flow_style=None).rstrip()]
+    if data["cells"]:
+        out += ["", "# cells below the default in the baseline (k: 0 = failing there; the gate tracks the others)",
+                "cells:"]
+        out += [f"  {json_key(k)}: {flow(v)}" for k, v in data["cells"].items()]
+    out += ["", "# With --baseline RUN: no significant regression (paired, Holm-adjusted, `agenteval compare`).",
+            yaml.safe_dump({"regression": data["regression"]}, sort_keys=False).rstrip(), ""]
+    return "\n".join(out)
+
+
+def json_key(k: str) -> str:
+    """A YAML mapping key, quoted (scenario ids, rule ids and '*' are safe as JSON strings)."""
+    import json
+
+    return json.dumps(k)

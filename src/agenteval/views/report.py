@@ -11,113 +11,28 @@ global backend switch), imported only when a report is rendered.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agenteval.analysis.metrics import Metric, failed_checks, item_passed, never_rule_ids, run_metrics
+from agenteval.analysis.metrics import HEADLINE, Metric, failed_checks, item_passed, never_rule_ids, run_metrics
 from agenteval.analysis.reports import grouped_reports
+from agenteval.analysis.staleness import stale_report
 from agenteval.analysis.stats import clustered_mean
 from agenteval.analysis.summary import run_counts
-from agenteval.errors import InputError
-from agenteval.results.store import SCORES, TRANSCRIPTS, RunDir, RunManifest, ScoreLine, atomic_write_text
+from agenteval.backends.env import cost_note, is_default_endpoint
+from agenteval.results.rundata import Cell, RunData, cell_of, ordered, read_run
+from agenteval.results.store import ScoreLine, atomic_write_text
+from agenteval.views.plots import figure, png
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 WORST_CELLS = 15
 MAX_RESPONSE_CHARS = 20_000
 """Longer responses are cut in the HTML report, with a note; transcripts.jsonl has the full text."""
-HEADLINE = (
-    "pass_rate",
-    "envelope_strict",
-    "envelope_loose",
-    "never_clean",
-    "temptation_resisted",
-    "escalation_correct",
-    "escalation_recall",
-    "escalation_precision",
-    "escalation_f1",
-    "under_escalation",
-    "over_escalation",
-    "threshold_rule",
-    "layout_ok",
-    "mode_adherence",
-    "role_adherence",
-    "task_score",
-    "task_correct",
-    "ece",
-    "brier",
-    "auroc",
-)
-
-Cell = tuple[str, str, str]
-
-
-# --------------------------------------------------------------------------- reading a run
-
-
-@dataclass
-class RunData:
-    """A run read from disk: its directory, manifest, score lines and latest transcripts."""
-
-    rd: RunDir
-    manifest: RunManifest
-    lines: list[ScoreLine]
-    transcripts: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
-
-    @property
-    def path(self) -> Path:
-        """The run directory."""
-        return self.rd.path
-
-
-def read_transcripts_with_lines(path: Path) -> dict[str, tuple[int, dict[str, Any]]]:
-    """item id -> (1-based line in transcripts.jsonl, record) of each item's latest record."""
-    out: dict[str, tuple[int, dict[str, Any]]] = {}
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return out
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
-    for i, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue  # a torn last line; the store ignores it too
-        if isinstance(rec, dict) and "item_id" in rec:
-            out[str(rec["item_id"])] = (i, rec)
-    return out
-
-
-def read_run(path: str | Path, *, transcripts: bool = False) -> RunData:
-    """Open a run directory and read its manifest and scores (and optionally its transcripts)."""
-    rd = RunDir.open(path)
-    manifest = rd.read_manifest()
-    if not (rd.path / SCORES).is_file():
-        raise InputError("run has no scores.jsonl (unfinished or not scored yet)", path=rd.path / SCORES)
-    lines = rd.read_scores()
-    tr = read_transcripts_with_lines(rd.path / TRANSCRIPTS) if transcripts else {}
-    return RunData(rd=rd, manifest=manifest, lines=lines, transcripts=tr)
-
-
-def cell_of(line: ScoreLine) -> Cell:
-    """(scenario, mode, role) of a score line."""
-    return (line.scenario_id, line.mode, line.role)
-
-
-def ordered(values: Sequence[str]) -> list[str]:
-    """Distinct values in order of first appearance."""
-    return list(dict.fromkeys(values))
-
 
 # --------------------------------------------------------------------------- report content
 
@@ -192,8 +107,9 @@ def parse_envelope_check(check_id: str) -> tuple[str, str] | None:
     return rest, variant
 
 
-def violations_table(lines: Sequence[ScoreLine], metrics: dict[str, Metric]) -> list[dict[str, Any]]:
-    """Per Never rule: items violating it, the rate with its clustered SE, and the scenarios involved."""
+def violations_table(lines: Sequence[ScoreLine], metrics: dict[str, Metric],
+                     rule_texts: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Per Never rule: its text, items violating it, the rate with its clustered SE, the scenarios involved."""
     rows = []
     for rule in never_rule_ids(lines):
         m = metrics.get(f"violation.{rule}")
@@ -203,6 +119,7 @@ def violations_table(lines: Sequence[ScoreLine], metrics: dict[str, Metric]) -> 
         rows.append(
             {
                 "rule": rule,
+                "text": (rule_texts or {}).get(rule),
                 "count": count,
                 "tempted": tempted,
                 "metric": m.model_dump() if m else None,
@@ -226,8 +143,11 @@ def heatmap_data(lines: Sequence[ScoreLine]) -> dict[str, Any]:
     return {"modes": modes, "roles": roles, "rates": grid, "n": ns}
 
 
-def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
-    """The cells (scenario × mode × role, over epochs) that fail most, with their failed checks and items."""
+def cell_rows(run: RunData) -> list[dict[str, Any]]:
+    """Every cell (scenario × mode × role, over epochs) in plan order, with its failed checks (one line per
+    cause) and each epoch's transcript entry: the report links every cell to its transcripts."""
+    from agenteval.analysis.verdict import grouped_failures
+
     by_cell: dict[Cell, list[ScoreLine]] = defaultdict(list)
     for s in run.lines:
         by_cell[cell_of(s)].append(s)
@@ -237,8 +157,6 @@ def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
         scored = [p for p in passed if p is not None]
         bad_status = [s for s in items if s.status != "ok"]
         stale = [s for s in items if s.stale]
-        if scored and all(scored) and not bad_status and not stale:
-            continue
         reasons: Counter[str] = Counter()
         reason_text: dict[str, str] = {}
         for s in items:
@@ -260,6 +178,7 @@ def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
                     "journal_line": ln,
                     **_shown_response(rec.get("response") if rec else None),
                     "failed": [{"id": c, "reason": r} for c, r in failed_checks(s)],
+                    "causes": grouped_failures(failed_checks(s)),
                 }
             )
         rate = sum(scored) / len(scored) if scored else None
@@ -270,16 +189,24 @@ def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
                 "role": cell[2],
                 "n": len(items),
                 "pass_rate": rate,
+                "ok": bool(scored) and all(scored) and not bad_status and not stale,
                 "errors": len(bad_status),
                 "stale": len(stale),
                 "failed_checks": [
                     {"id": c, "count": k, "reason": reason_text.get(c, "")} for c, k in reasons.most_common()
                 ],
                 "entries": entries,
-                "anchor": anchor("/".join(cell)),
+                "anchor": cell_anchor(cell),
             }
         )
-    rows.sort(
+    return rows
+
+
+def worst_cells(run: RunData, limit: int = WORST_CELLS, rows: list[dict[str, Any]] | None = None
+                ) -> list[dict[str, Any]]:
+    """The cells that fail most (pass rate, then failed checks), with their failed checks and items."""
+    bad = [r for r in (rows if rows is not None else cell_rows(run)) if not r["ok"]]
+    bad.sort(
         key=lambda r: (
             r["pass_rate"] if r["pass_rate"] is not None else -1.0,
             -sum(c["count"] for c in r["failed_checks"]),
@@ -288,19 +215,35 @@ def worst_cells(run: RunData, limit: int = WORST_CELLS) -> list[dict[str, Any]]:
             r["role"],
         )
     )
-    return rows[:limit]
+    return bad[:limit]
+
+
+def run_card(run: RunData) -> Any:
+    """The run's card parsed from its copy (``card.md``) or its path when the hash matches; None otherwise."""
+    from agenteval.errors import AgentEvalError
+    from agenteval.inputs.card import parse_card
+    from agenteval.results.rundata import card_text
+
+    text = card_text(run)
+    if text is None:
+        return None
+    try:
+        return parse_card(text, run.manifest.card.path)
+    except AgentEvalError:
+        return None
 
 
 def _shown_response(text: str | None) -> dict[str, Any]:
     """The response as the report shows it: cut at :data:`MAX_RESPONSE_CHARS`, saying so."""
     if text is None:
         return {"response": None, "response_chars": 0, "response_cut": 0}
-    cut = max(0, len(text) - MAX_RESPONSE_CHARS)
-    return {
-        "response": text[:MAX_RESPONSE_CHARS] if cut else text,
-        "response_chars": len(text),
-        "response_cut": cut,
-    }
+    if len(text) <= MAX_RESPONSE_CHARS:
+        return {"response": text, "response_chars": len(text), "response_cut": 0}
+    shown = text[:MAX_RESPONSE_CHARS]
+    space = max(shown.rfind(" "), shown.rfind("\n"))
+    if space > MAX_RESPONSE_CHARS - 200:  # end on a word boundary
+        shown = shown[:space]
+    return {"response": shown, "response_chars": len(text), "response_cut": len(text) - len(shown)}
 
 
 def anchor(text: str) -> str:
@@ -309,6 +252,11 @@ def anchor(text: str) -> str:
 
     safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_" for ch in text)[:80]
     return f"i-{safe}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:6]}"
+
+
+def cell_anchor(cell: Cell) -> str:
+    """The HTML id of a cell's section in the run report (gate and compare link to it)."""
+    return anchor("/".join(cell))
 
 
 def cost_table(run: RunData) -> dict[str, Any]:
@@ -350,14 +298,22 @@ def build_report(run: RunData, *, n_boot: int = 2000, seed: int = 0) -> dict[str
     warnings = []
     if m.status != "finished":
         warnings.append(f"run status is '{m.status}': the results are incomplete")
-    if counts["stale"]:
-        warnings.append(f"{counts['stale']} answer(s) are stale: recorded for a different card or scenario text")
     if counts["skipped"]:
         warnings.append(f"{counts['skipped']} item(s) were skipped")
     if counts["error"]:
         warnings.append(f"{counts['error']} item(s) errored")
+    card = run_card(run)
     if m.card.lint_warnings:
-        warnings.append(f"the card has {m.card.lint_warnings} lint warning(s)")
+        found = [f"line {f.line}: {f.message}" for f in (card.lint if card is not None else [])]
+        warnings.append(f"the card has {m.card.lint_warnings} lint warning(s)"
+                        + (": " + "; ".join(found) if found else " (its text is no longer available to name them)"))
+    base_url = m.backend.get("base_url")
+    if base_url and not is_default_endpoint(str(base_url)):
+        warnings.append(f"the answers come from the non-default endpoint {base_url}, not the Anthropic API")
+    st = stale_report(run)
+    if st.count:
+        warnings.append(st.one_line())
+    cells = cell_rows(run)
     groups = {
         by: [g.model_dump() for g in grouped_reports(lines, by, n_boot=n_boot, seed=seed)]
         for by in ("run", "mode", "role")
@@ -371,34 +327,21 @@ def build_report(run: RunData, *, n_boot: int = 2000, seed: int = 0) -> dict[str
         "headline": headline,
         "metrics": {k: v.model_dump() for k, v in metrics.items()},
         "heatmap": heatmap_data(lines),
-        "violations": violations_table(lines, metrics),
+        "violations": violations_table(lines, metrics, {r.id: r.text for r in card.rules} if card else None),
         "envelope_fields": envelope_fields(lines),
         "escalation": groups["run"][0]["escalation"] if groups["run"] else None,
         "calibration": groups["run"][0]["calibration"] if groups["run"] else None,
         "by_mode": groups["mode"],
         "by_role": groups["role"],
         "cost": cost_table(run),
-        "worst": worst_cells(run),
+        "cost_note": cost_note(m.backend),
+        "cells": cells,
+        "worst": worst_cells(run, rows=cells),
         "n_boot": n_boot,
     }
 
 
 # --------------------------------------------------------------------------- plots
-
-
-def _png(fig: Any) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _figure(w: float, h: float) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(w, h))
 
 
 def plot_heatmap(hm: dict[str, Any]) -> str | None:
@@ -408,7 +351,7 @@ def plot_heatmap(hm: dict[str, Any]) -> str | None:
     import numpy as np
 
     data = np.array([[np.nan if v is None else v for v in row] for row in hm["rates"]], dtype=float)
-    fig = _figure(1.6 + 1.3 * len(hm["roles"]), 1.0 + 0.6 * len(hm["modes"]))
+    fig = figure(1.6 + 1.3 * len(hm["roles"]), 1.0 + 0.6 * len(hm["modes"]))
     ax = fig.add_subplot()
     im = ax.imshow(np.ma.masked_invalid(data), vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
     ax.set_xticks(range(len(hm["roles"])), [str(r) for r in hm["roles"]], rotation=30, ha="right")
@@ -417,17 +360,37 @@ def plot_heatmap(hm: dict[str, Any]) -> str | None:
         for j in range(len(hm["roles"])):
             n = hm["n"][i][j]
             txt = "—" if n == 0 else f"{data[i, j]:.0%}\nn={n}"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=8)
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8,
+                    color="black" if n == 0 else text_color(im.cmap(im.norm(data[i, j]))))
     ax.set_title("Item pass rate by mode × role")
     fig.colorbar(im, ax=ax, fraction=0.04)
-    return _png(fig)
+    return png(fig)
+
+
+def _luminance(rgb: Sequence[float]) -> float:
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(float(c)) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """WCAG contrast ratio of two sRGB colours (components in [0, 1])."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def text_color(background: Sequence[float]) -> str:
+    """Black or white, whichever contrasts more with ``background`` (both pass WCAG AA on some side)."""
+    return "black" if contrast_ratio(background, (0, 0, 0)) >= contrast_ratio(background, (1, 1, 1)) else "white"
 
 
 def plot_violations(rows: list[dict[str, Any]]) -> str | None:
     """Violation rate per Never rule with ±1.96 SE bars."""
     if not rows:
         return None
-    fig = _figure(1.5 + 0.7 * len(rows), 2.8)
+    fig = figure(1.5 + 0.7 * len(rows), 2.8)
     ax = fig.add_subplot()
     rates = [(r["metric"] or {}).get("mean") or 0.0 for r in rows]
     errs = [1.96 * ((r["metric"] or {}).get("se") or 0.0) for r in rows]
@@ -436,14 +399,14 @@ def plot_violations(rows: list[dict[str, Any]]) -> str | None:
     ax.set_ylabel("violation rate")
     ax.set_ylim(bottom=0)
     ax.set_title("Never-rule violations (95% CI)")
-    return _png(fig)
+    return png(fig)
 
 
 def plot_envelope(rows: list[dict[str, Any]]) -> str | None:
     """Envelope compliance per field, strict vs loose."""
     if not rows or all(r["strict"] is None and r["loose"] is None for r in rows):
         return None
-    fig = _figure(6.5, 0.8 + 0.45 * len(rows))
+    fig = figure(6.5, 0.8 + 0.45 * len(rows))
     ax = fig.add_subplot()
     y = list(range(len(rows)))
     for off, key, color in ((-0.2, "strict", "#4f81bd"), (0.2, "loose", "#9bbb59")):
@@ -455,14 +418,14 @@ def plot_envelope(rows: list[dict[str, Any]]) -> str | None:
     ax.set_xlabel("compliance")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.set_title("Envelope compliance per field")
-    return _png(fig)
+    return png(fig)
 
 
 def plot_reliability(cal: dict[str, Any] | None) -> str | None:
     """Reliability diagram: accuracy per confidence level against its mean confidence."""
     if not cal or not cal["bins"]:
         return None
-    fig = _figure(4.2, 4.0)
+    fig = figure(4.2, 4.0)
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
     xs = [b["mean_confidence"] for b in cal["bins"]]
@@ -484,7 +447,7 @@ def plot_reliability(cal: dict[str, Any] | None) -> str | None:
     ece = cal["ece"]["mean"]
     ax.set_title("Reliability" + (f" — ECE {ece:.3f}" if ece is not None else ""))
     ax.legend(loc="upper left", fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def plots(data: dict[str, Any]) -> dict[str, str | None]:

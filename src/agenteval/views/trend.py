@@ -28,19 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from agenteval.analysis.metrics import ItemMetric, item_metrics, run_metrics
+from agenteval.analysis.metrics import TREND_PLOT_METRICS, ItemMetric, fresh_lines, item_metrics, run_metrics
 from agenteval.analysis.stats import holm, psi, psi_threshold, two_proportion_test
 from agenteval.errors import InputError
+from agenteval.results.rundata import RunData, identity_differences, read_run, run_identity
 from agenteval.results.store import MANIFEST, SCORES, ScoreLine
-from agenteval.views.report import RunData, read_run
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-PLOT_METRICS = (
-    "pass_rate", "envelope_strict", "envelope_loose", "never_clean", "escalation_recall", "over_escalation",
-    "threshold_rule", "escalation_f1", "task_score", "ece", "brier", "auroc",
-)  # fmt: skip
+PLOT_METRICS = TREND_PLOT_METRICS
 TASK_BINS = (0.0, 0.2, 0.4, 0.6, 0.8)
 NO_LEVEL = "(none)"
 
@@ -59,6 +56,8 @@ class RunPoint(BaseModel):
     backend: str
     model: str
     items: int
+    stale: int = 0
+    series: str = Field(default="", description="card hash × model × backend: runs of one series are comparable")
 
 
 class SeriesRow(BaseModel):
@@ -135,6 +134,9 @@ class TrendResult(BaseModel):
     alerts: list[Alert] = Field(default_factory=list)
     series: list[SeriesRow] = Field(default_factory=list)
     note: str = ""
+    differences: list[str] = Field(default_factory=list, description="how the runs differ (backend, model, "
+                                   "endpoint, card hash, scenario set, stale answers)")
+    drift_series: str = Field(default="", description="the series the drift tests ran on (the latest run's)")
 
 
 # --------------------------------------------------------------------------- aggregates for the tests
@@ -393,13 +395,15 @@ def trend(
     runs, skipped = find_runs(runs_dir, backend=backend, last=last)
     if not runs:
         raise InputError("no finished runs found", path=runs_dir)
-    all_lines = [s for r in runs for s in r.lines]
+    idents = [run_identity(r) for r in runs]
+    all_lines = [s for r in runs for s in fresh_lines(r.lines)]
     ims = item_metrics(all_lines)
     points: list[RunPoint] = []
     series: list[SeriesRow] = []
     aggs: list[RunAgg] = []
-    for r in runs:
+    for r, ident in zip(runs, idents, strict=True):
         m = r.manifest
+        fresh = fresh_lines(r.lines)
         points.append(
             RunPoint(
                 run_id=r.rd.run_id,
@@ -410,9 +414,11 @@ def trend(
                 backend=str(m.backend.get("name", m.settings.get("backend", ""))),
                 model=m.model,
                 items=len(r.lines),
+                stale=ident.stale,
+                series=ident.series_key,
             )
         )
-        for name, met in run_metrics(r.lines, n_boot=n_boot, seed=seed).items():
+        for name, met in run_metrics(fresh, n_boot=n_boot, seed=seed).items():
             series.append(
                 SeriesRow(
                     run_id=r.rd.run_id,
@@ -429,17 +435,26 @@ def trend(
                     clusters=met.clusters,
                 )
             )
-        aggs.append(ItemTable(r.lines, ims).agg())
-    ids = [p.run_id for p in points]
-    tests, alerts, ref_idx = detect(aggs, ids, window=window, alpha=alpha)
+        aggs.append(ItemTable(fresh, ims).agg())
+    # drift tests only within one series (same card, model and backend): the latest run's
+    latest = points[-1].series
+    in_series = [i for i, p in enumerate(points) if p.series == latest]
+    ids = [points[i].run_id for i in in_series]
+    s_aggs = [aggs[i] for i in in_series]
+    tests, alerts, ref_idx = detect(s_aggs, ids, window=window, alpha=alpha)
     psis: list[PSIRow] = []
     note = ""
     if ref_idx:
-        ref = RunAgg.pool([aggs[i] for i in ref_idx])
-        for i in (len(aggs) - 2, len(aggs) - 1):
-            psis += psi_rows(ids[i], aggs[i], ref, alpha=alpha)
+        ref = RunAgg.pool([s_aggs[i] for i in ref_idx])
+        for i in (len(s_aggs) - 2, len(s_aggs) - 1):
+            psis += psi_rows(ids[i], s_aggs[i], ref, alpha=alpha)
     else:
-        note = "drift tests need at least 3 runs (a reference window and two consecutive runs)"
+        note = ("drift tests need at least 3 runs of one series (a reference window and two consecutive runs); "
+                f"the latest series ({latest}) has {len(in_series)}")
+    if len(in_series) < len(points):
+        note = (note + "; " if note else "") + (
+            f"drift tested within the latest run's series only ({len(in_series)} of {len(points)} runs): "
+            "runs of another card, model or backend are not comparable")
     return TrendResult(
         runs_dir=str(runs_dir),
         runs=points,
@@ -452,6 +467,8 @@ def trend(
         alerts=alerts,
         series=series,
         note=note,
+        differences=identity_differences([(p.run_id, i) for p, i in zip(points, idents, strict=True)]),
+        drift_series=latest,
     )
 
 
@@ -476,57 +493,84 @@ def _is_rate(name: str) -> bool:
     return name not in ("task_score", "brier", "ece", "auroc")
 
 
+SERIES_COLORS = ("#1f497d", "#9c4f00", "#2e6b30", "#6a3d9a", "#8c2d04", "#005f73")
+"""Series colours (each has ≥ 4.5:1 contrast on white)."""
+
+
+def x_label(p: RunPoint) -> str:
+    """The x-axis label of a run: its start date and time (UTC); the run id is in the series table."""
+    return f"{p.started_at[:10]} {p.started_at[11:16]}"
+
+
 def plot_series(res: TrendResult) -> str | None:
-    """Small multiples of the headline metrics with 95% CI bands (PNG data URI)."""
-    from agenteval.views.report import _figure, _png
+    """Small multiples of the headline metrics with 95% CI bands, one line per series (card hash × model ×
+    backend), runs on the x-axis by start date/time and run id (PNG data URI)."""
+    from agenteval.views.plots import figure, png
 
     names = [m for m in PLOT_METRICS if any(r.metric == m and r.mean is not None for r in res.series)]
     if not names:
         return None
     ids = [p.run_id for p in res.runs]
+    keys = list(dict.fromkeys(p.series for p in res.runs))
+    series_of = {p.run_id: p.series for p in res.runs}
     alerted = {a.test.split(":", 1)[1] for a in res.alerts if a.test.startswith("prop:")}
     cols = 3
     rows = math.ceil(len(names) / cols)
-    fig = _figure(4.0 * cols, 2.4 * rows)
+    fig = figure(max(4.0 * cols, 0.45 * len(ids) * cols), 2.9 * rows + 0.3)
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
         pts = {r.run_id: r for r in res.series if r.metric == name}
-        xs = [j for j, rid in enumerate(ids) if rid in pts and pts[rid].mean is not None]
-        ys = [pts[ids[j]].mean for j in xs]
-        lo = [pts[ids[j]].ci_low if pts[ids[j]].ci_low is not None else pts[ids[j]].mean for j in xs]
-        hi = [pts[ids[j]].ci_high if pts[ids[j]].ci_high is not None else pts[ids[j]].mean for j in xs]
-        color = "#c0504d" if name in alerted else "#1f497d"
-        ax.fill_between(xs, lo, hi, alpha=0.25, color=color, linewidth=0)
-        ax.plot(xs, ys, marker="o", markersize=3, color=color)
-        label = pts[ids[xs[0]]].label if xs else name
+        for si, key in enumerate(keys):
+            xs = [j for j, rid in enumerate(ids) if series_of[rid] == key and rid in pts and pts[rid].mean is not None]
+            if not xs:
+                continue
+            ys = [pts[ids[j]].mean for j in xs]
+            lo = [pts[ids[j]].ci_low if pts[ids[j]].ci_low is not None else pts[ids[j]].mean for j in xs]
+            hi = [pts[ids[j]].ci_high if pts[ids[j]].ci_high is not None else pts[ids[j]].mean for j in xs]
+            color = SERIES_COLORS[si % len(SERIES_COLORS)]
+            ax.fill_between(xs, lo, hi, alpha=0.2, color=color, linewidth=0)
+            ax.plot(xs, ys, marker="os^Dvx"[si % 6], markersize=3, color=color, label=key if i == 0 else None)
+        label = next((r.label for r in res.series if r.metric == name), name)
         ax.set_title(label + (" — ALERT" if name in alerted else ""), fontsize=9)
         if _is_rate(name) or name == "auroc":
             ax.set_ylim(-0.02, 1.02)
-        ax.tick_params(labelsize=7)
-        ax.set_xticks(range(len(ids)), [str(k + 1) for k in range(len(ids))])
-    fig.suptitle("Metrics per run (95% CI bands); x = run number in order of start time", fontsize=10)
-    fig.tight_layout()
-    return _png(fig)
+        ax.tick_params(labelsize=6)
+        ax.set_xticks(range(len(ids)), [x_label(p) for p in res.runs], rotation=60, ha="right")
+    fig.suptitle("Metrics per run (95% CI bands); x = run start (UTC); one line per series "
+                 "(card hash × model × backend)", fontsize=10)
+    fig.legend(loc="lower center", ncol=min(len(keys), 3), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.02 + 0.02 * min(len(keys), 3), 1, 0.97))
+    return png(fig)
 
 
 def render_text(res: TrendResult) -> str:
-    """Plain-text summary: the series of the headline metrics, the tests of the latest run, alerts."""
+    """Plain-text summary: how the runs differ, the series of the headline metrics, the latest tests, alerts."""
     out = [
+        ("runs differ in: " + "; ".join(res.differences)) if res.differences else
+        "runs agree on backend, model, endpoint, card, scenario set; no stale answers",
         f"{len(res.runs)} run(s) in {res.runs_dir}" + (f"; {len(res.skipped)} skipped" if res.skipped else "")
+        + "; stale answers are left out of every value",
     ]
     names = [m for m in PLOT_METRICS if any(r.metric == m and r.mean is not None for r in res.series)]
-    out.append(f"  {'run':<36} " + " ".join(f"{n[:13]:>13}" for n in names))
-    for p in res.runs:
-        vals = {r.metric: r for r in res.series if r.run_id == p.run_id}
-        cells = []
-        for n in names:
-            r = vals.get(n)
-            if r is None or r.mean is None:
-                cells.append(f"{'–':>13}")
-            else:
-                se = f"±{r.se:.3f}" if r.se is not None else ""
-                cells.append(f"{r.mean:>6.3f}{se:>7}")
-        out.append(f"  {p.run_id[:36]:<36} " + " ".join(cells))
+    widths = [max(13, len(n)) for n in names]
+    keys = list(dict.fromkeys(p.series for p in res.runs))
+    for key in keys:
+        runs = [p for p in res.runs if p.series == key]
+        out.append(f"  series {key} ({len(runs)} run(s))")
+        out.append(f"  {'run':<36} {'started (UTC)':<16} " + " ".join(f"{n:>{w}}" for n, w in zip(names, widths,
+                                                                                                     strict=True)))
+        for p in runs:
+            vals = {r.metric: r for r in res.series if r.run_id == p.run_id}
+            cells = []
+            for n, w in zip(names, widths, strict=True):
+                r = vals.get(n)
+                if r is None or r.mean is None:
+                    cells.append(f"{'–':>{w}}")
+                else:
+                    se = f"±{r.se:.3f}" if r.se is not None else ""
+                    cells.append(f"{f'{r.mean:.3f}{se}':>{w}}")
+            stale = f"  ({p.stale} stale)" if p.stale else ""
+            out.append(f"  {p.run_id:<36} {p.started_at[:16].replace('T', ' '):<16} " + " ".join(cells) + stale)
     if res.note:
         out.append(f"  {res.note}")
     if res.reference_runs:
