@@ -23,7 +23,7 @@ def run(
     roles: Annotated[str | None, typer.Option(help="only these ensemble roles (comma-separated)")] = None,
     epochs: Annotated[int | None, typer.Option(help="repeats of every cell")] = None,
     concurrency: Annotated[int | None, typer.Option(help="max requests in flight (ceiling)")] = None,
-    backend: Annotated[str | None, typer.Option(help="replay | anthropic")] = None,
+    backend: Annotated[str | None, typer.Option(help="replay | anthropic | agent")] = None,
     model: Annotated[str | None, typer.Option(help="model id or alias (default: the card's alias)")] = None,
     recordings: Annotated[str | None, typer.Option(help="replay recordings folder")] = None,
     output_dir: Annotated[str | None, typer.Option("--output-dir", help="results folder")] = None,
@@ -39,6 +39,8 @@ def run(
     no_report: Annotated[bool, typer.Option("--no-report", help="do not write report.html/report.md")] = False,
     judge: Annotated[str | None, typer.Option(
         "--judge", help="also score with an LLM judge MODEL (judge.* checks; needs ANTHROPIC_API_KEY)")] = None,
+    keep_workspaces: Annotated[bool, typer.Option(
+        "--keep-workspaces", help="agent: keep each item's temporary workspace (path in the transcript)")] = False,
 ) -> None:
     """Run the matrix scenario × mode × role × epoch and score it. Last stdout line: the run directory."""
     from agenteval.plan.matrix import build_plan, parse_list
@@ -52,8 +54,12 @@ def run(
         raise typer.Exit(code)
     cfg = _cfg(config)
     backend_name = backend or cfg.backend
-    if backend_name not in ("replay", "anthropic"):
-        _fail(f"--backend: unknown backend '{backend_name}' (replay|anthropic)")
+    if backend_name not in ("replay", "anthropic", "agent"):
+        _fail(f"--backend: unknown backend '{backend_name}' (replay|anthropic|agent)")
+    if backend_name == "agent":  # exit 2 naming the extra before anything else is done
+        from agenteval.backends.agent import bundled_cli
+
+        bundled_cli()
     card_path = card or cfg.card_path
     paths = scenario_paths or [str(cfg.resolve(p)) for p in cfg.scenarios]
     fixtures = str(cfg.fixtures_dir)
@@ -61,7 +67,7 @@ def run(
         backend=backend_name,
         model="replay",
         epochs=epochs or cfg.epochs,
-        concurrency=concurrency or cfg.concurrency,
+        concurrency=concurrency or (cfg.agent_concurrency if backend_name == "agent" else cfg.concurrency),
         scenarios=parse_list(scenarios),
         modes=parse_list(modes),
         roles=parse_list(roles),
@@ -75,6 +81,9 @@ def run(
         report=cfg.report and not no_report,
         strict_card=strict or cfg.strict_card,
         scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None,
+        agent_max_turns=cfg.agent_max_turns,
+        agent_timeout_s=cfg.agent_timeout_s,
+        keep_workspaces=keep_workspaces,
     )
     if judge:  # no key / unknown model: exit 2 before any work
         from agenteval.scorers.llm_judge import check_judge
@@ -90,7 +99,7 @@ def run(
                            roles=settings.roles, epochs=settings.epochs)
         return shard_items(items, settings.shard)
 
-    if backend_name == "anthropic":
+    if backend_name in ("anthropic", "agent"):
         settings.model = _resolve_model(model or cfg.model, card_path, cfg)
     elif model:
         settings.model = model

@@ -122,6 +122,7 @@ class TranscriptRecord(BaseModel):
     cached: bool = False
     prompt_hash: str | None = None
     provenance: dict[str, Any] | None = None
+    agent: dict[str, Any] | None = None  # agent backend: the whole conversation and the workspace's changes
     started_at: str | None = None
     finished_at: str | None = None
 
@@ -158,6 +159,13 @@ class ScoreLine(BaseModel):
     cost_usd: float | None = None
     usage: dict[str, int] = Field(default_factory=dict)
     checks: list[dict[str, Any]] = Field(default_factory=list)
+    # agent backend (null/empty for single-call runs): what the agent did with its tools
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    tools_denied: list[str] = Field(default_factory=list)
+    tool_permission_ok: bool | None = None
+    workspace_changed: bool | None = None
+    files_read: list[str] = Field(default_factory=list)
+    turns: int | None = None
 
 
 class RunDir:

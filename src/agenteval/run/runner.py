@@ -67,6 +67,10 @@ class RunSettings(BaseModel):
     strict_card: bool = False
     scoring: str | None = None
     judge: str | None = None  # LLM judge model (--judge): adds judge.* checks (needs the live API)
+    # agent backend: limits per item (a scenario's max_turns / timeout_s win) and debugging
+    agent_max_turns: int = 30
+    agent_timeout_s: float = 600.0
+    keep_workspaces: bool = False
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -95,7 +99,12 @@ def make_backend(settings: RunSettings) -> Backend:
             use_cache=settings.use_cache,
             **backend_env(),
         )
-    raise UsageError(f"--backend: unknown backend '{settings.backend}' (replay|anthropic)")
+    if settings.backend == "agent":
+        from agenteval.backends.agent import AgentBackend
+
+        return AgentBackend(settings.model, max_turns=settings.agent_max_turns, timeout_s=settings.agent_timeout_s,
+                            keep_workspaces=settings.keep_workspaces)
+    raise UsageError(f"--backend: unknown backend '{settings.backend}' (replay|anthropic|agent)")
 
 
 class RunContext:
@@ -135,7 +144,7 @@ def _record(item: PlanItem, res: BackendResult, prompt_hash: str, started: str) 
         error_type=res.error_type, model=res.model, stop_reason=res.stop_reason,
         usage=res.usage.model_dump(), cost_usd=res.cost_usd, latency_s=res.latency_s, attempts=res.attempts,
         stale=res.stale, cached=res.cached, prompt_hash=prompt_hash, provenance=res.provenance,
-        started_at=started, finished_at=utcnow(),
+        agent=res.agent, started_at=started, finished_at=utcnow(),
     )
 
 
@@ -238,11 +247,16 @@ def score_lines(ctx: RunContext, latest: dict[str, TranscriptRecord]) -> list[Sc
             lines.append(ScoreLine(**base, status="error", error="not run (missing from the journal)"))
             continue
         base.update(stale=rec.stale, cost_usd=rec.cost_usd, usage=rec.usage)
+        if rec.agent:  # agent backend: what the agent did with its tools
+            from agenteval.scorers.agentic import agent_fields
+
+            base.update(agent_fields(rec.agent))
         if rec.status != "ok":
             lines.append(ScoreLine(**base, status=rec.status, error=rec.error))
             continue
         score = score_response(rec.response or "", ScoreContext(scenario_id=item.scenario_id, mode=item.mode,
-                                                                 role=item.role, tool_mode=item.tool_mode),
+                                                                 role=item.role, tool_mode=item.tool_mode,
+                                                                 agent=rec.agent),
                                ctx.card, sc, config)
         lines.append(ScoreLine(**base, status="ok", **score.model_dump(mode="json")))
     return lines
@@ -283,6 +297,9 @@ def _run_items(rd: RunDir, ctx: RunContext, items: Sequence[PlanItem], backend: 
 
     async def main() -> None:
         try:
+            bind = getattr(backend, "bind", None)
+            if callable(bind):  # backends that need the card and scenarios (agent, replay of agent cells)
+                bind(ctx.card, ctx.scenarios)
             prepare = getattr(backend, "prepare", None)
             if callable(prepare):  # e.g. import the SDK now, not inside the first item's timed request
                 with contextlib.suppress(Exception):  # a failure recurs per item, where it is recorded
