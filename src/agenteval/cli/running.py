@@ -181,6 +181,8 @@ def record(
     epochs: Annotated[int, typer.Option(help="live: epochs to record")] = 1,
     model: Annotated[str | None, typer.Option(help="live: model id or alias")] = None,
     concurrency: Annotated[int | None, typer.Option(help="live: max requests in flight")] = None,
+    from_run: Annotated[str | None, typer.Option(
+        "--from-run", help="import the ok items of a finished run (agent conversations included)")] = None,
 ) -> None:
     """Refresh golden/recordings: run live against the API (default), or import authored answers."""
     from agenteval.inputs.card import load_card
@@ -191,6 +193,12 @@ def record(
     out_dir = out or str(cfg.resolve(cfg.recordings))
     card_path = cfg.card_path
     paths = [str(cfg.resolve(p)) for p in cfg.scenarios]
+    if from_run:
+        from agenteval.run.recording import recordings_from_run
+
+        n = write_recordings(recordings_from_run(from_run, producer=producer, method=method), out_dir)
+        print(f"recorded {n} answers from {from_run} into {out_dir}")
+        return
     if from_responses:
         if not producer or not method:
             _fail("--producer and --method are required with --from-responses (recordings carry provenance)")

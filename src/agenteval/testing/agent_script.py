@@ -167,3 +167,79 @@ class AgentScript:
             blocks = [text(self.final)]
         stop = "tool_use" if any(b.get("type") == "tool_use" for b in blocks) else "end_turn"
         return blocks, stop
+
+
+def authored_producer(path: str) -> tuple[Callable[[TurnView], list[Block]], str, str]:
+    """A producer answering each conversation with turns authored in a YAML file; (producer, who, how).
+
+    The file::
+
+        producer: who wrote the turns (recorded as the recordings' provenance)
+        method: how
+        cells:
+          - match: a piece of the task prompt that picks the conversation
+            turns:
+              - [{tool: Read, input: {file_path: "{cwd}/train.py"}}]
+              - [{text: "final answer ..."}]
+
+    A conversation no entry matches, or one past its authored turns, gets an error text (never invented).
+    """
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh) or {}
+    cells = list(doc.get("cells") or [])
+
+    def to_block(b: Mapping[str, Any]) -> Block:
+        if "tool" in b:
+            return tool_use(str(b["tool"]), dict(b.get("input") or {}))
+        return text(str(b.get("text", "")))
+
+    def produce(view: TurnView) -> list[Block]:
+        req_text = "\n".join(_texts(view.request))
+        for c in cells:
+            if str(c.get("match", "\0")) in req_text:
+                turns = list(c.get("turns") or [])
+                if view.turn <= len(turns):
+                    return [to_block(b) for b in turns[view.turn - 1]]
+                return [text("(no authored turn left for this conversation)")]
+        return [text("(no authored conversation matches this task)")]
+
+    return produce, str(doc.get("producer") or "unknown"), str(doc.get("method") or "authored turns")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m agenteval.testing.agent_script --turns FILE [--port N]``: the fake API answering the agent
+    runtime's model turns from authored turns (so recordings are made with real tool execution)."""
+    import argparse
+    import asyncio
+    import contextlib
+
+    from agenteval.testing.fake_api import FakeAnthropicAPI
+
+    p = argparse.ArgumentParser(prog="python -m agenteval.testing.agent_script")
+    p.add_argument("--turns", required=True, help="YAML file of authored turns (see authored_producer)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    ns = p.parse_args(argv)
+    produce, who, how = authored_producer(ns.turns)
+    fake = FakeAnthropicAPI(host=ns.host, port=ns.port)
+    fake.script_agent(AgentScript(producer=produce, producer_name=who))
+
+    async def run() -> None:
+        await fake.serve()
+        print(f"fake Anthropic API (authored agent turns by {who}; {how}) listening on {fake.base_url}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await fake.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
