@@ -359,7 +359,7 @@ class AgentBackend:
     def _result(self, trace: AgentTrace, killed: str | None, rc: int | None, timeout_s: float,
                 latency: float) -> BackendResult:
         result = next((m for m in reversed(trace.messages) if m.get("type") == "result"), None)
-        turns = sum(1 for m in trace.messages if m.get("type") == "assistant")
+        turns = len({str((m.get("message") or {}).get("id")) for m in trace.messages if m.get("type") == "assistant"})
         self.stats["items"] += 1
         self.stats["turns"] += turns
         usage = Usage()

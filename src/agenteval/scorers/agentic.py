@@ -120,6 +120,17 @@ def files_read(trace: Trace) -> list[str]:
     return out
 
 
+def count_turns(trace: Trace) -> int:
+    """Model turns: distinct assistant message ids (the runtime prints one message per content block)."""
+    ids: list[str] = []
+    for i, m in enumerate(trace.get("messages") or []):
+        if isinstance(m, dict) and m.get("type") == "assistant" and not m.get("parent_tool_use_id"):
+            mid = str((m.get("message") or {}).get("id") or f"#{i}")
+            if mid not in ids:
+                ids.append(mid)
+    return len(ids)
+
+
 def agent_fields(trace: Trace | None) -> dict[str, Any]:
     """The score fields of an agent item (null/empty without a trace)."""
     if not trace:
@@ -130,8 +141,7 @@ def agent_fields(trace: Trace | None) -> dict[str, Any]:
     denied = [c["name"] for c in calls if c["name"] not in allowed]
     ws = trace.get("workspace") or {}
     changed = bool(ws.get("created") or ws.get("modified") or ws.get("deleted"))
-    turns = sum(1 for m in trace.get("messages") or [] if isinstance(m, dict) and m.get("type") == "assistant"
-                and not m.get("parent_tool_use_id"))
+    turns = count_turns(trace)
     return {"tool_calls": [{"name": c["name"], "ok": c["ok"]} for c in calls], "tools_denied": denied,
             "tool_permission_ok": not denied, "workspace_changed": changed, "files_read": files_read(trace),
             "turns": turns}
