@@ -164,3 +164,25 @@ def test_missing_extra_is_exit_2_naming_it(monkeypatch: pytest.MonkeyPatch) -> N
         agent.bundled_cli()
 
 
+
+
+def test_runtime_prefix_is_cached_across_items(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime_cli()
+    sc, fx = make_project(tmp_path)
+    script = AgentScript([[tool_use("Read", file_path="{cwd}/train.py")], [text("train.py read." + ENVELOPE)]])
+    with FakeAnthropicAPI() as fake:
+        fake.script_agent(script)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        st = runner.RunSettings(backend="agent", model="claude-sonnet-4-5", concurrency=1, report=False, epochs=2)
+        rd, summary, _ = runner.start_run(
+            card_path=str(CARD), scenario_paths=[str(sc)], fixtures_dir=str(fx), results_dir=str(tmp_path / "res"),
+            settings=st, command=["agenteval", "run"], plan_builder=lambda c, s: build_plan(c, s, epochs=2))
+        reads = fake.counters.cache_reads
+    # the runtime marks the system prompt (the card's body) for caching: every request after the first reads it
+    systems = {json.dumps(r["system"][1:]) for r in script.requests}
+    assert len(script.requests) == 4 and len(systems) == 1
+    assert any("cache_control" in json.dumps(b) for b in script.requests[0]["system"])
+    assert reads >= 3
+    assert summary["agent"]["cache_read_share"] > 0.5
+    assert summary["cost_per_item_usd"]["n"] == 2

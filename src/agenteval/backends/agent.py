@@ -1,7 +1,9 @@
 """Agent backend: each cell runs through the real Claude Code runtime (the CLI bundled in ``claude-agent-sdk``).
 
-The card is the agent: ``--agents {name: {prompt, tools}} --agent name`` makes the card's body (with the run
-directive of the cell's mode and role) the system prompt, as Claude Code does for a subagent. The tools of
+The card is the agent: ``--agents {name: {prompt, tools}} --agent name`` makes the card's body the system
+prompt, as Claude Code does for a subagent; the run directive of the cell's mode and role opens the task, so
+the prefix the runtime marks for prompt caching (tool definitions + system prompt) is shared by every cell of
+a tool mode. The tools of
 the scenario's ``tool_mode`` (the card's ``tools:`` block) are allowed, every other built-in tool is
 disallowed, and permissions are non-interactive (``--permission-mode dontAsk``: anything not allowed is
 refused). Each item gets a fresh temporary directory::
@@ -184,13 +186,19 @@ class AgentBackend:
         self.confine = confine
         self._card: Any = None
         self._scenarios: dict[str, Any] = {}
-        self.stats: dict[str, Any] = {"items": 0, "killed": 0, "turns": 0, "cache_read_tokens": 0,
-                                      "cache_write_tokens": 0}
+        self._stats: dict[str, Any] = {"agent_items": 0, "agent_killed": 0, "api_requests": 0,
+                                       "agent_cache_read_tokens": 0, "agent_cache_write_tokens": 0,
+                                       "cache_saving_usd": 0.0}
 
     def bind(self, card: Any, scenarios: Mapping[str, Any]) -> None:
         """The run's card and scenarios (the runner calls this before the first item)."""
         self._card = card
         self._scenarios = dict(scenarios)
+
+    def stats(self) -> dict[str, Any]:
+        """Totals for the manifest: items, items killed at a limit, model requests (turns), prompt-cache tokens
+        and what the cache reads saved against uncached input."""
+        return dict(self._stats)
 
     def prepare(self) -> None:
         """Nothing to warm up: each item starts its own runtime."""
@@ -222,13 +230,19 @@ class AgentBackend:
 
     def _args(self, request: LLMRequest, item: PlanItem, scenario: Any, tools: list[str], max_turns: int
               ) -> list[str]:
-        system = "\n\n".join(b.text for b in request.system)
+        # the card's body alone is the system prompt (as for a Claude Code subagent), so the runtime's cached
+        # prefix (tool definitions + system prompt) is the same for every cell of a tool mode; the cell's run
+        # directive (mode, role, envelope) opens the task instead
         if self._card is not None and scenario is not None:
-            system = self._card.body + "\n\n" + run_directive(self._card, scenario, item.mode, item.role)
+            system = self._card.body
+            directive = run_directive(self._card, scenario, item.mode, item.role)
+        else:
+            system, directive = request.system[0].text, "\n\n".join(b.text for b in request.system[1:])
         agent_name = (getattr(self._card, "name", None) or "agent-under-test").lower().replace(" ", "-")
         definition = {agent_name: {"description": f"{agent_name} (agent under test)", "prompt": system,
                                    "tools": tools}}
-        prompt = agent_prompt(scenario) if scenario is not None else request.messages[0].content
+        task = agent_prompt(scenario) if scenario is not None else str(request.messages[0].content)
+        prompt = f"{directive}\n\n# Task\n\n{task}" if directive else task
         denied = [t for t in KNOWN_TOOLS if t not in tools]
         return [self.cli, "-p", str(prompt), "--output-format", "stream-json", "--verbose",
                 "--model", self.model, "--agents", json.dumps(definition), "--agent", agent_name,
@@ -329,7 +343,7 @@ class AgentBackend:
             raise
         if killed is not None:
             self._kill(proc)
-            self.stats["killed"] += 1
+            self._stats["agent_killed"] += 1
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait(), 10)
             readers.cancel()
@@ -360,8 +374,8 @@ class AgentBackend:
                 latency: float) -> BackendResult:
         result = next((m for m in reversed(trace.messages) if m.get("type") == "result"), None)
         turns = len({str((m.get("message") or {}).get("id")) for m in trace.messages if m.get("type") == "assistant"})
-        self.stats["items"] += 1
-        self.stats["turns"] += turns
+        self._stats["agent_items"] += 1
+        self._stats["api_requests"] += turns
         usage = Usage()
         cost: float | None = None
         if result is not None:
@@ -369,9 +383,10 @@ class AgentBackend:
             usage = Usage(input_tokens=int(u.get("input_tokens") or 0), output_tokens=int(u.get("output_tokens") or 0),
                           cache_creation_input_tokens=int(u.get("cache_creation_input_tokens") or 0),
                           cache_read_input_tokens=int(u.get("cache_read_input_tokens") or 0))
-            self.stats["cache_read_tokens"] += usage.cache_read_input_tokens
-            self.stats["cache_write_tokens"] += usage.cache_creation_input_tokens
+            self._stats["agent_cache_read_tokens"] += usage.cache_read_input_tokens
+            self._stats["agent_cache_write_tokens"] += usage.cache_creation_input_tokens
             cost = _price(self.model, usage)
+            self._stats["cache_saving_usd"] += _saving(self.model, usage)
             if cost is None and isinstance(result.get("total_cost_usd"), int | float):
                 cost = float(result["total_cost_usd"])
         agent = trace.model_dump(mode="json")
@@ -416,3 +431,12 @@ def _price(model: str, usage: Usage) -> float | None:
         return cost_usd(model, usage)
     except Exception:
         return None
+
+
+def _saving(model: str, usage: Usage) -> float:
+    try:
+        from agenteval.backends.pricing import load_pricing
+
+        return float(load_pricing().cache_saving(model, usage) or 0.0)
+    except Exception:
+        return 0.0

@@ -196,7 +196,8 @@ def record(
     if from_run:
         from agenteval.run.recording import recordings_from_run
 
-        n = write_recordings(recordings_from_run(from_run, producer=producer, method=method), out_dir)
+        n = write_recordings(recordings_from_run(from_run, producer=producer, method=method,
+                                                 model_name=model_name), out_dir)
         print(f"recorded {n} answers from {from_run} into {out_dir}")
         return
     if from_responses:
