@@ -175,7 +175,7 @@ def test_runtime_prefix_is_cached_across_items(tmp_path: Path, monkeypatch: pyte
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
         st = runner.RunSettings(backend="agent", model="claude-sonnet-4-5", concurrency=1, report=False, epochs=2)
-        rd, summary, _ = runner.start_run(
+        _rd, summary, _ = runner.start_run(
             card_path=str(CARD), scenario_paths=[str(sc)], fixtures_dir=str(fx), results_dir=str(tmp_path / "res"),
             settings=st, command=["agenteval", "run"], plan_builder=lambda c, s: build_plan(c, s, epochs=2))
         reads = fake.counters.cache_reads
