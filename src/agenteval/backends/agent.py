@@ -60,7 +60,7 @@ EXTRA_HINT = ("the agent backend needs the optional extra 'agent': pip install -
               "(or pip install claude-agent-sdk, which bundles the Claude Code CLI)")
 DEFAULT_MAX_TURNS = 30
 DEFAULT_TIMEOUT_S = 600.0
-DEFAULT_CONCURRENCY = 2  # measured on the 2-core machines: benchmarks/bench_agent.py, BENCHMARKS.md
+DEFAULT_CONCURRENCY = 4  # what a 2-core machine sustains (benchmarks/bench_agent.py, BENCHMARKS.md section 7)
 BASH_TIMEOUT_MS = 60_000
 MAX_STREAM_BYTES = 32 * 1024 * 1024  # a runaway that prints more is killed
 MAX_KEPT_FILE_BYTES = 64 * 1024  # changed files' text kept in the trace (for the expected-edits check)

@@ -27,8 +27,9 @@ class ProjectConfig(BaseModel):
     models: dict[str, str] = Field(default_factory=dict, description="extra alias -> model id entries")
     epochs: int = Field(default=1, ge=1)
     concurrency: int = Field(default=8, ge=1, le=1024)
-    agent_concurrency: int = Field(default=2, ge=1, le=64, description="agent backend: items at once "
-                                   "(each runs a Claude Code process; 2 suits a 2-core machine)")
+    agent_concurrency: int = Field(default=4, ge=1, le=64, description="agent backend: items at once "
+                                   "(each runs a Claude Code process, ~200 MB; 4 suits a 2-core machine, "
+                                   "benchmarks/bench_agent.py)")
     agent_max_turns: int = Field(default=30, ge=1, le=200, description="agent backend: model turns per item")
     agent_timeout_s: float = Field(default=600.0, gt=0, le=3600, description="agent backend: seconds per item")
     max_tokens: int = Field(default=4096, ge=1)
