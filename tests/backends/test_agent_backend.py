@@ -186,3 +186,24 @@ def test_runtime_prefix_is_cached_across_items(tmp_path: Path, monkeypatch: pyte
     assert reads >= 3
     assert summary["agent"]["cache_read_share"] > 0.5
     assert summary["cost_per_item_usd"]["n"] == 2
+
+
+def test_research_webfetch_is_answered_from_shipped_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime_cli()
+    pytest.importorskip("cryptography", reason="the page proxy needs cryptography (part of the 'agent' extra)")
+    sc, fx = make_project(tmp_path, "research", "pages:\n  https://docs.vendor.example/ttl: page.html\n")
+    (fx / "page.html").write_text("<html><body><p>PAGE-MARKER ttl 0 never expires</p></body></html>")
+    script = AgentScript([
+        [tool_use("WebFetch", url="https://docs.vendor.example/ttl", prompt="ttl?"),
+         tool_use("WebFetch", url="https://not-shipped.example/secret", prompt="anything?")],
+        [text("ttl 0 never expires (docs.vendor.example)." + ENVELOPE)],
+    ])
+    _, (line,), (rec,) = run_agent(tmp_path, sc, fx, script, monkeypatch)
+    assert line["status"] == "ok"
+    assert [c["name"] for c in line["tool_calls"]] == ["WebFetch", "WebFetch"]
+    assert line["tool_calls"][0]["ok"] is True
+    results = [json.dumps(m) for m in rec["agent"]["messages"] if m.get("type") == "user"]
+    shipped = [r for r in results if "PAGE-MARKER ttl 0 never expires" in r]
+    refused = [r for r in results if "404" in r or "no page shipped" in r]
+    assert len(shipped) == 1 and len(refused) == 1 and "PAGE-MARKER" not in refused[0], results
+    assert rec["agent"]["pages_requested"] == ["https://docs.vendor.example/ttl", "https://not-shipped.example/secret"]

@@ -29,7 +29,10 @@ def test_agentic_recordings_replay_and_rescore(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")  # nothing listens: no call may be made
     lines = {ln["scenario_id"]: ln for ln in replay(tmp_path, REPO / "scenarios" / "fixtures")}
     audit, sol = lines["audit-serving-skew-agentic"], lines["solution-fix-churn-leakage"]
-    for ln in (audit, sol):
+    research = lines["research-feature-store-ttl"]
+    assert [c["name"] for c in research["tool_calls"]] == ["Read", "WebFetch", "WebFetch"]
+    assert all(c["ok"] for c in research["tool_calls"]) and research["task_score"] == 1.0
+    for ln in (audit, sol, research):
         assert ln["status"] == "ok" and ln["stale"] is False
         assert ln["tool_permission_ok"] is True and ln["tools_denied"] == [] and ln["turns"] >= 2
         checks = {c["id"]: c for c in ln["checks"]}

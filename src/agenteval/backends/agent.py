@@ -24,6 +24,8 @@ removed afterwards unless ``keep_workspaces``. Safety (the agent's tools run on 
   from the run passes :func:`agenteval.redact.redact_text`, the key registered, before it is written). The
   runtime's own ``CLAUDE_CODE_SUBPROCESS_ENV_SCRUB`` is not used: it plants empty mask files (``.env``,
   ``.npmrc`` ...) in the working directory, which would read as workspace changes;
+* ``WebFetch`` (research mode) goes through a loopback proxy (:mod:`agenteval.backends.webpages`) that
+  answers from the pages the scenario ships (``pages: {URL: FILE}``) and 404s everything else: no network;
 * Bash commands time out (``BASH_DEFAULT_TIMEOUT_MS`` / ``BASH_MAX_TIMEOUT_MS``);
 * a turn limit (``--max-turns``) and a wall-clock limit per item: at the limit the process group is killed
   and the item is recorded as an error naming the cause.
@@ -47,6 +49,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -103,6 +106,7 @@ class AgentTrace(BaseModel):
     messages: list[dict[str, Any]] = Field(default_factory=list, description="the stream-json messages")
     workspace: WorkspaceState = Field(default_factory=WorkspaceState)
     stderr_tail: str | None = None
+    pages_requested: list[str] = Field(default_factory=list, description="URLs WebFetch asked the page proxy for")
 
 
 def bundled_cli() -> tuple[str, str | None]:
@@ -228,6 +232,13 @@ class AgentBackend:
             env["ANTHROPIC_BASE_URL"] = self._base_url
         return env
 
+    def _proxy_env(self, proxy: Any) -> dict[str, str]:
+        env = proxy.env()
+        api_host = urlsplit(self._base_url or "https://api.anthropic.com").hostname or "api.anthropic.com"
+        for k in ("NO_PROXY", "no_proxy"):
+            env[k] = f"{env[k]},{api_host}"  # the API itself goes direct; every other host gets the pages
+        return env
+
     def _args(self, request: LLMRequest, item: PlanItem, scenario: Any, tools: list[str], max_turns: int
               ) -> list[str]:
         # the card's body alone is the system prompt (as for a Claude Code subagent), so the runtime's cached
@@ -248,7 +259,8 @@ class AgentBackend:
                 "--model", self.model, "--agents", json.dumps(definition), "--agent", agent_name,
                 "--allowedTools", ",".join(tools), "--disallowedTools", ",".join(denied),
                 "--permission-mode", "dontAsk", "--max-turns", str(max_turns),
-                "--no-session-persistence", "--setting-sources", "", "--strict-mcp-config"]
+                "--no-session-persistence", "--setting-sources", "", "--strict-mcp-config",
+                "--settings", json.dumps({"skipWebFetchPreflight": True})]
 
     async def generate(self, request: LLMRequest, item: PlanItem) -> BackendResult:
         """Run the item's conversation; never raises for per-item failures."""
@@ -271,11 +283,21 @@ class AgentBackend:
                            workspace=WorkspaceState(hash=getattr(scenario, "workspace_hash", None),
                                                     files=sorted(before)))
         t0 = time.monotonic()
+        proxy = None
         try:
             args = self._args(request, item, scenario, tools, max_turns)
             if self.confine == "bwrap":
                 args = _bwrap_args(root, ws, self.cli) + args
-            killed, rc, stderr = await self._run(args, ws, self._env(home, tmp), timeout_s, trace)
+            env = self._env(home, tmp)
+            if "WebFetch" in tools:  # fetches are answered from the scenario's pages, never the network
+                from agenteval.backends.webpages import PageProxy
+
+                proxy = PageProxy(getattr(scenario, "page_files", None) or {}, root)
+                await proxy.start()
+                env.update(self._proxy_env(proxy))
+            killed, rc, stderr = await self._run(args, ws, env, timeout_s, trace)
+            if proxy is not None:
+                trace.pages_requested = list(proxy.requests)
             self._workspace_changes(ws, before, trace)
             if self.keep_workspaces:
                 trace.workspace.kept_at = str(root)
@@ -286,6 +308,8 @@ class AgentBackend:
                                  error_type="agent_runtime", latency_s=time.monotonic() - t0,
                                  agent=trace.model_dump(mode="json"))
         finally:
+            if proxy is not None:
+                await proxy.aclose()
             if not self.keep_workspaces:
                 shutil.rmtree(root, ignore_errors=True)
 

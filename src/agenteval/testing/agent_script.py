@@ -142,11 +142,20 @@ class AgentScript:
         self.producer = producer
         self.producer_name = producer_name
         self.requests: list[dict[str, Any]] = []
+        self.side_requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     def wants(self, req: Mapping[str, Any]) -> bool:
-        """Whether this request is a model turn of the agent (it offers tools)."""
-        return bool(req.get("tools"))
+        """Whether the script answers this request: a model turn of the agent (it offers tools), or a side
+        request of a tool (``WebFetch`` asks a small model about the fetched page: answered by :meth:`side`)."""
+        return bool(req.get("tools")) or "Web page content:" in "\n".join(_texts(req))
+
+    def side(self, req: Mapping[str, Any]) -> str:
+        """The answer to a tool's side request: the page content it was given (the fake has no model)."""
+        body = "\n".join(_texts(req))
+        i = body.find("Web page content:")
+        page = body[i + len("Web page content:"):] if i >= 0 else body
+        return "Page content (relayed verbatim by the fake API's summariser):\n" + page.strip()[:6000]
 
     def blocks_for(self, view: TurnView) -> list[Block]:
         """The blocks of one turn (before ``{cwd}`` is filled in)."""
@@ -159,6 +168,10 @@ class AgentScript:
 
     def answer(self, req: Mapping[str, Any]) -> tuple[list[Block], str]:
         """Content blocks and stop reason for one request."""
+        if not req.get("tools"):
+            with self._lock:
+                self.side_requests.append(dict(req))
+            return [text(self.side(req))], "end_turn"
         with self._lock:
             self.requests.append(dict(req))
         view = TurnView(req, agent_turn(req), workspace_of(req))
