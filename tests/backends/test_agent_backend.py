@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import textwrap
 from pathlib import Path
@@ -126,7 +127,10 @@ def test_solution_item_expected_edits(tmp_path: Path, monkeypatch: pytest.Monkey
         [tool_use("Edit", file_path="{cwd}/deploy.yaml", old_string="replicas: 1", new_string="replicas: 3")],
         [text("Raised deploy.yaml to 3 replicas." + ENVELOPE)],
     ])
-    _, (line,), _ = run_agent(tmp_path, sc, fx, script, monkeypatch)
+    _, (line,), (rec,) = run_agent(tmp_path, sc, fx, script, monkeypatch, keep_workspaces=True)
+    kept = Path(rec["agent"]["workspace"]["kept_at"])  # --keep-workspaces: the copy stays, edited
+    assert "replicas: 3" in (kept / "workspace" / "deploy.yaml").read_text()
+    shutil.rmtree(kept)
     assert line["status"] == "ok" and line["tool_permission_ok"] is True
     assert line["workspace_changed"] is True
     checks = {c["id"]: c for c in line["checks"]}

@@ -150,6 +150,10 @@ def _dry_run(card_path: str, paths: list[str], fixtures: str, settings: Any, pla
 
         est = dry_run_estimate(requests, settings.model)
         print(est.render() if hasattr(est, "render") else json.dumps(est, indent=2, default=str))
+    elif settings.backend == "agent":
+        print(f"agent: {len(items)} item(s), each a Claude Code conversation of up to {settings.agent_max_turns} "
+              f"turns (scenario max_turns wins) and {settings.agent_timeout_s:g} s; the cost depends on the turns "
+              "taken and is reported per item after the run")
     else:
         print(f"calls: 0 (replay answers from {settings.recordings}); cost $0")
 
