@@ -211,3 +211,15 @@ def test_research_webfetch_is_answered_from_shipped_pages(tmp_path: Path, monkey
     refused = [r for r in results if "404" in r or "no page shipped" in r]
     assert len(shipped) == 1 and len(refused) == 1 and "PAGE-MARKER" not in refused[0], results
     assert rec["agent"]["pages_requested"] == ["https://docs.vendor.example/ttl", "https://not-shipped.example/secret"]
+
+
+def test_cli_without_the_extra_exits_2_naming_it() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['claude_agent_sdk'] = None; from agenteval.cli import main; "
+            "sys.argv = ['agenteval', 'run', '--backend', 'agent']; main()")
+    p = subprocess.run([sys.executable, "-c", code], cwd=CARD.parents[1], capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert p.returncode == 2, p.stderr
+    assert "pip install -e '.[agent]'" in p.stderr and "Traceback" not in p.stderr
