@@ -218,7 +218,7 @@ def test_cli_without_the_extra_exits_2_naming_it() -> None:
     import sys
 
     code = ("import sys; sys.modules['claude_agent_sdk'] = None; from agenteval.cli import main; "
-            "sys.argv = ['agenteval', 'run', '--backend', 'agent']; main()")
+            "sys.argv = ['agenteval', 'run', '--backend', 'agent']; sys.exit(main())")
     p = subprocess.run([sys.executable, "-c", code], cwd=CARD.parents[1], capture_output=True, text=True,
                        timeout=120, check=False)
     assert p.returncode == 2, p.stderr
