@@ -20,7 +20,7 @@ def _tool_results(msgs: list[dict]) -> list[dict]:
 
 def test_turn_and_workspace_helpers() -> None:
     env = {"type": "text", "text": "x\n - Primary working directory: /tmp/w1\n"}
-    req = {"messages": [{"role": "user", "content": [env]},
+    req = {"tools": [{"name": "Read"}], "messages": [{"role": "user", "content": [env]},
                         {"role": "assistant", "content": []}, {"role": "user", "content": "y"}]}
     assert agent_turn(req) == 2
     assert workspace_of(req) == "/tmp/w1"
@@ -29,6 +29,11 @@ def test_turn_and_workspace_helpers() -> None:
     assert stop == "tool_use" and blocks[0]["input"] == {"file_path": "/tmp/w1/a.txt"}
     blocks, stop = script.answer(req)
     assert stop == "end_turn" and blocks == [text("bye")]
+    # a tool's side request (WebFetch asking a small model about a page) gets the page back
+    side = {"messages": [{"role": "user", "content": "Web page content:\n---\nPAGE\n---\nWhat?"}]}
+    assert script.wants(side)
+    blocks, _ = script.answer(side)
+    assert "PAGE" in blocks[0]["text"] and len(script.requests) == 2 and len(script.side_requests) == 1
 
 
 def test_scripted_read_returns_the_workspace_file(tmp_path: Path) -> None:
