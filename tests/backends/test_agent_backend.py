@@ -150,6 +150,19 @@ def test_runaway_item_is_killed_and_recorded(tmp_path: Path, monkeypatch: pytest
     assert line["status"] == "error" and "wall-clock limit of 4s" in line["error"]
 
 
+def test_bash_command_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime_cli()
+    from agenteval.backends import agent
+
+    monkeypatch.setattr(agent, "BASH_TIMEOUT_MS", 2000)
+    sc, fx = make_project(tmp_path)
+    script = AgentScript([[tool_use("Bash", command="tail -f /dev/null")], [text("gave up." + ENVELOPE)]])
+    _, (line,), (rec,) = run_agent(tmp_path, sc, fx, script, monkeypatch, agent_timeout_s=60)
+    assert line["status"] == "ok", (line["error"], rec["agent"]["stderr_tail"])
+    assert line["tool_calls"] == [{"name": "Bash", "ok": False}]
+    assert "timed out" in json.dumps([m for m in rec["agent"]["messages"] if m.get("type") == "user"]).lower()
+
+
 def test_missing_extra_is_exit_2_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 

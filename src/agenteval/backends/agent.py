@@ -173,12 +173,12 @@ class AgentBackend:
 
     def __init__(self, model: str, *, max_turns: int = DEFAULT_MAX_TURNS, timeout_s: float = DEFAULT_TIMEOUT_S,
                  keep_workspaces: bool = False, confine: str = "auto", api_key: str | None = None,
-                 base_url: str | None = None, bash_timeout_ms: int = BASH_TIMEOUT_MS) -> None:
+                 base_url: str | None = None, bash_timeout_ms: int | None = None) -> None:
         self.model = model
         self.max_turns = max_turns
         self.timeout_s = timeout_s
         self.keep_workspaces = keep_workspaces
-        self.bash_timeout_ms = bash_timeout_ms
+        self.bash_timeout_ms = bash_timeout_ms or BASH_TIMEOUT_MS
         self.cli, self.cli_version = bundled_cli()
         self._api_key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
         self._base_url = base_url if base_url is not None else os.environ.get("ANTHROPIC_BASE_URL")
@@ -224,6 +224,9 @@ class AgentBackend:
                "LANG": os.environ.get("LANG", "C.UTF-8"), "TERM": "dumb",
                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
                "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
+               # a Bash command at its timeout is killed, never moved to the background (which would keep the
+               # runtime alive past the answer)
+               "CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
                "BASH_DEFAULT_TIMEOUT_MS": str(self.bash_timeout_ms),
                "BASH_MAX_TIMEOUT_MS": str(self.bash_timeout_ms)}
         if self._api_key:
