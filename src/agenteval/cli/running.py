@@ -57,9 +57,15 @@ def run(
     if backend_name not in ("replay", "anthropic", "agent"):
         _fail(f"--backend: unknown backend '{backend_name}' (replay|anthropic|agent)")
     if backend_name == "agent":  # exit 2 naming the extra before anything else is done
+        import shutil
+
         from agenteval.backends.agent import bundled_cli
 
         bundled_cli()
+        if shutil.which("bwrap") is None:
+            print("agenteval: warning: bubblewrap (bwrap) is not installed: the agent's tools run unconfined on "
+                  "this machine (apt-get install bubblewrap); the manifest records confinement: none",
+                  file=sys.stderr)
     card_path = card or cfg.card_path
     paths = scenario_paths or [str(cfg.resolve(p)) for p in cfg.scenarios]
     fixtures = str(cfg.fixtures_dir)
