@@ -109,7 +109,7 @@ CONFIGS = [
     Case("configs", "unknown_field.yaml", ("colour: unknown field",)),
     Case("configs", "wrong_type.yaml", ("epochs:", "valid integer")),
     Case("configs", "out_of_range.yaml", ("concurrency:", "greater than or equal to 1")),
-    Case("configs", "unknown_backend.yaml", ("backend:", "'replay' or 'anthropic'")),
+    Case("configs", "unknown_backend.yaml", ("backend:", "'replay', 'anthropic' or 'agent'")),
     Case("configs", "scenarios_not_list.yaml", ("scenarios:", "valid list")),
     Case("configs", "python_tag.yaml", (":2:", "could not determine a constructor")),
     Case("configs", "invalid_utf8.yaml", (":2:", "not valid UTF-8")),

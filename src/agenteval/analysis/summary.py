@@ -57,7 +57,7 @@ def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict
     for s in lines:
         if s.status == "ok" and s.escalated is not None and s.should_escalate is not None:
             esc[confusion_cell(s.escalated, s.should_escalate)] += 1
-    return {
+    out = {
         "backend": backend,
         "counts": run_counts(lines),
         "metrics": metrics,
@@ -68,6 +68,27 @@ def summarize(lines: Sequence[ScoreLine], *, backend: str | None = None) -> dict
         "tokens": dict(tokens),
         "cost_usd": round(cost, 6),
     }
+    costs = [s.cost_usd for s in lines if s.cost_usd is not None]
+    if costs and cost > 0:
+        out["cost_per_item_usd"] = {"mean": round(cost / len(costs), 6), "max": round(max(costs), 6),
+                                    "n": len(costs)}
+    agent = [s for s in lines if s.turns is not None]
+    if agent:  # agent backend (or its replay): what the agent did with its tools
+        n = len(agent)
+        calls = sum(len(s.tool_calls) for s in agent)
+        read = int(tokens.get("cache_read_input_tokens", 0))
+        prompt = read + sum(int(tokens.get(k, 0)) for k in ("input_tokens", "cache_creation_input_tokens"))
+        out["agent"] = {
+            "items": n,
+            "turns_mean": round(sum(s.turns or 0 for s in agent) / n, 3),
+            "tool_calls_mean": round(calls / n, 3),
+            "tool_permission_ok_rate": round(sum(bool(s.tool_permission_ok) for s in agent) / n, 3),
+            "workspace_changed": sum(bool(s.workspace_changed) for s in agent),
+            "cache_read_share": round(read / prompt, 3) if prompt else None,
+            "per_item": [{"id": s.id, "status": s.status, "turns": s.turns, "tool_calls": len(s.tool_calls),
+                          "cost_usd": s.cost_usd} for s in agent],
+        }
+    return out
 
 
 def render_summary(summary: dict[str, Any], run_dir: str, *, cost_note: str | None = None) -> str:
@@ -102,8 +123,21 @@ def render_summary(summary: dict[str, Any], run_dir: str, *, cost_note: str | No
     if summary.get("cost_usd"):
         what = f"Cost ({cost_note})" if cost_note else "Cost"
         lines.append(f"  {what}: ${summary['cost_usd']:.4f}  tokens: {summary['tokens']}")
+    cpi = summary.get("cost_per_item_usd")
+    if cpi:
+        lines.append(f"  Cost per item: mean ${cpi['mean']:.4f}, max ${cpi['max']:.4f} (n {cpi['n']})")
+    ag = summary.get("agent")
+    if ag:
+        share = f"{ag['cache_read_share']:.0%}" if ag.get("cache_read_share") is not None else "n/a"
+        lines.append(f"  Agent: {ag['items']} items, {ag['turns_mean']:.1f} turns and {ag['tool_calls_mean']:.1f} "
+                     f"tool calls per item, tool permissions kept {ag['tool_permission_ok_rate']:.0%}, "
+                     f"workspace changed in {ag['workspace_changed']}; prompt-cache read share {share}")
     bs = summary.get("backend_stats")
-    if bs:
+    if bs and "agent_items" in bs:
+        lines.append(f"  Runtime: {bs.get('api_requests', 0)} model requests, {bs.get('agent_killed', 0)} item(s) "
+                     f"killed at a limit; prompt cache: {bs.get('agent_cache_write_tokens', 0)} tokens written, "
+                     f"{bs.get('agent_cache_read_tokens', 0)} read, saved ${bs.get('cache_saving_usd', 0):.4f}")
+    elif bs:
         lines.append(f"  API: {bs.get('api_requests', 0)} requests, {bs.get('retries', 0)} retries "
                      f"({bs.get('rate_limited', 0)} rate-limited, {bs.get('overloaded', 0)} overloaded, "
                      f"{bs.get('timeouts', 0)} timeouts)")

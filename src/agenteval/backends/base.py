@@ -37,6 +37,7 @@ class BackendResult(BaseModel):
     stale: bool = False
     cached: bool = False
     provenance: dict[str, Any] | None = None
+    agent: dict[str, Any] | None = Field(default=None, description="agent backend: the recorded AgentTrace")
 
 
 @runtime_checkable

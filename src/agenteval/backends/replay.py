@@ -4,16 +4,21 @@ Recordings are JSON Lines files (``<scenario_id>.jsonl`` by convention), one :cl
 line, keyed by (scenario, mode, role, epoch). A cell without a recording is *skipped*, never
 invented. A recording whose ``prompt_hash`` differs from the current request's is *stale*: it is
 still answered (and scored) but flagged, so an edited card never passes silently on old answers.
+
+A recording of an agent-backend cell also keeps the whole conversation (``agent``: the runtime's messages,
+the workspace's files and changes). It replays offline like any other and is re-scored from that trace;
+it is stale too when the scenario's workspace contents changed (its hash differs from the recorded one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agenteval.backends.base import BackendResult
+from agenteval.backends.base import BackendResult, Usage
 from agenteval.errors import InputError
 from agenteval.fileio import read_jsonl_numbered
 from agenteval.plan.matrix import PlanItem
@@ -52,6 +57,7 @@ class Recording(BaseModel):
     response: str
     prompt_hash: str
     provenance: Provenance
+    agent: dict[str, Any] | None = Field(default=None, description="agent cells: the recorded AgentTrace")
 
     @property
     def key(self) -> Key:
@@ -87,6 +93,11 @@ class ReplayBackend:
     def __init__(self, recordings_dir: str | Path) -> None:
         self.recordings_dir = Path(recordings_dir)
         self._recs = load_recordings(self.recordings_dir)
+        self._workspace_hashes: dict[str, str | None] = {}
+
+    def bind(self, card: Any, scenarios: Mapping[str, Any]) -> None:
+        """The run's scenarios: their workspace hashes decide whether an agent recording is stale."""
+        self._workspace_hashes = {sid: getattr(sc, "workspace_hash", None) for sid, sc in scenarios.items()}
 
     @property
     def recordings(self) -> dict[Key, Recording]:
@@ -99,6 +110,9 @@ class ReplayBackend:
         if rec is None:
             return BackendResult(status="skipped", error="no recording for this cell", latency_s=0.0)
         stale = rec.prompt_hash != request.prompt_hash()
+        if rec.agent is not None and item.scenario_id in self._workspace_hashes:
+            recorded = (rec.agent.get("workspace") or {}).get("hash")
+            stale = stale or recorded != self._workspace_hashes[item.scenario_id]
         return BackendResult(
             status="ok",
             text=rec.response,
@@ -107,6 +121,8 @@ class ReplayBackend:
             latency_s=0.0,
             stale=stale,
             provenance=rec.provenance.model_dump(),
+            agent=rec.agent,
+            usage=_agent_usage(rec.agent),
         )
 
     async def aclose(self) -> None:
@@ -115,3 +131,12 @@ class ReplayBackend:
     def describe(self) -> dict[str, Any]:
         """Manifest entry."""
         return {"name": self.name, "recordings": str(self.recordings_dir), "recorded_cells": len(self._recs)}
+
+
+def _agent_usage(agent: Mapping[str, Any] | None) -> Usage:
+    """The recorded runtime's token usage (the result message's), for agent recordings; else zero."""
+    for m in reversed((agent or {}).get("messages") or []):
+        if isinstance(m, dict) and m.get("type") == "result" and isinstance(m.get("usage"), dict):
+            u = m["usage"]
+            return Usage(**{k: int(u.get(k) or 0) for k in Usage.model_fields})
+    return Usage()

@@ -33,7 +33,7 @@ def run(
     roles: Annotated[str | None, typer.Option(help="only these ensemble roles (comma-separated)")] = None,
     epochs: Annotated[int | None, typer.Option(help="repeats of every cell")] = None,
     concurrency: Annotated[int | None, typer.Option(help="max requests in flight (ceiling)")] = None,
-    backend: Annotated[str | None, typer.Option(help="replay | anthropic")] = None,
+    backend: Annotated[str | None, typer.Option(help="replay | anthropic | agent")] = None,
     model: Annotated[str | None, typer.Option(help="model id or alias (default: the card's alias)")] = None,
     recordings: Annotated[str | None, typer.Option(help="replay recordings folder")] = None,
     output_dir: Annotated[str | None, typer.Option("--output-dir", help="results folder")] = None,
@@ -56,6 +56,8 @@ def run(
         "--max-itpm", help="anthropic: never more than this many (uncached) input tokens per minute")] = None,
     max_otpm: Annotated[float | None, typer.Option(
         "--max-otpm", help="anthropic: never more than this many output tokens per minute")] = None,
+    keep_workspaces: Annotated[bool, typer.Option(
+        "--keep-workspaces", help="agent: keep each item's temporary workspace (path in the transcript)")] = False,
 ) -> None:
     """Run the matrix scenario × mode × role × epoch and score it. Last stdout line: the run directory."""
     from agenteval.plan.matrix import build_plan, parse_list
@@ -74,11 +76,21 @@ def run(
         raise typer.Exit(code)
     cfg = _cfg(config)
     backend_name = backend or cfg.backend
-    if backend_name not in ("replay", "anthropic"):
+    if backend_name not in ("replay", "anthropic", "agent"):
         from agenteval.errors import did_you_mean
 
-        _fail(f"--backend: unknown backend '{backend_name}'{did_you_mean(backend_name, ('replay', 'anthropic'))} "
-              "(replay|anthropic)")
+        _fail(f"--backend: unknown backend '{backend_name}'"
+              f"{did_you_mean(backend_name, ('replay', 'anthropic', 'agent'))} (replay|anthropic|agent)")
+    if backend_name == "agent":  # exit 2 naming the extra before anything else is done
+        import shutil
+
+        from agenteval.backends.agent import bundled_cli
+
+        bundled_cli()
+        if shutil.which("bwrap") is None:
+            print("agenteval: warning: bubblewrap (bwrap) is not installed: the agent's tools run unconfined on "
+                  "this machine (apt-get install bubblewrap); the manifest records confinement: none",
+                  file=sys.stderr)
     card_path = card or cfg.card_path
     paths = scenario_paths or [str(cfg.resolve(p)) for p in cfg.scenarios]
     fixtures = str(cfg.fixtures_dir)
@@ -86,7 +98,7 @@ def run(
         backend=backend_name,
         model="replay",
         epochs=epochs or cfg.epochs,
-        concurrency=concurrency or cfg.concurrency,
+        concurrency=concurrency or (cfg.agent_concurrency if backend_name == "agent" else cfg.concurrency),
         scenarios=parse_list(scenarios),
         modes=parse_list(modes),
         roles=parse_list(roles),
@@ -100,6 +112,9 @@ def run(
         report=cfg.report and not no_report,
         strict_card=strict or cfg.strict_card,
         scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None,
+        agent_max_turns=cfg.agent_max_turns,
+        agent_timeout_s=cfg.agent_timeout_s,
+        keep_workspaces=keep_workspaces,
     )
     _set_budget(settings, max_rps, max_itpm, max_otpm)
     js = judge_settings(cfg, judge, judgements, no_judge)  # live judge without a key: exit 2 before any work
@@ -118,7 +133,7 @@ def run(
                            roles=settings.roles, epochs=settings.epochs)
         return shard_items(items, settings.shard)
 
-    if backend_name == "anthropic":
+    if backend_name in ("anthropic", "agent"):
         settings.model = _resolve_model(model or cfg.model, card_path, cfg)
     elif model:
         settings.model = model
@@ -180,6 +195,10 @@ def _dry_run(card_path: str, paths: list[str], fixtures: str, settings: Any, pla
 
         est = dry_run_estimate(requests, settings.model)
         print(est.render() if hasattr(est, "render") else json.dumps(est, indent=2, default=str))
+    elif settings.backend == "agent":
+        print(f"agent: {len(items)} item(s), each a Claude Code conversation of up to {settings.agent_max_turns} "
+              f"turns (scenario max_turns wins) and {settings.agent_timeout_s:g} s; the cost depends on the turns "
+              "taken and is reported per item after the run")
     else:
         print(f"calls: 0 (replay answers from {settings.recordings}); cost $0")
 
@@ -222,6 +241,8 @@ def record(
         "--max-itpm", help="live: never more than this many (uncached) input tokens per minute")] = None,
     max_otpm: Annotated[float | None, typer.Option(
         "--max-otpm", help="live: never more than this many output tokens per minute")] = None,
+    from_run: Annotated[str | None, typer.Option(
+        "--from-run", help="import the ok items of a finished run (agent conversations included)")] = None,
 ) -> None:
     """Refresh golden/recordings: run live against the API (default), or import authored answers."""
     from agenteval.inputs.card import load_card
@@ -232,6 +253,13 @@ def record(
     out_dir = out or str(cfg.resolve(cfg.recordings))
     card_path = card or cfg.card_path
     paths = [str(cfg.resolve(p)) for p in cfg.scenarios]
+    if from_run:
+        from agenteval.run.recording import recordings_from_run
+
+        n = write_recordings(recordings_from_run(from_run, producer=producer, method=method,
+                                                 model_name=model_name), out_dir)
+        print(f"recorded {n} answers from {from_run} into {out_dir}")
+        return
     if from_responses:
         if not producer or not method:
             _fail("--producer and --method are required with --from-responses (recordings carry provenance)")

@@ -21,12 +21,17 @@ class ProjectConfig(BaseModel):
     card: str = "cards/mlops-engineer.md"
     scenarios: list[str] = Field(default_factory=lambda: ["scenarios"])
     fixtures: str | None = Field(default=None, description="default: <first scenario dir>/fixtures")
-    backend: Literal["replay", "anthropic"] = "replay"
+    backend: Literal["replay", "anthropic", "agent"] = "replay"
     recordings: str = "golden/recordings"
     model: str | None = Field(default=None, description="model id or alias; default: the card's model alias")
     models: dict[str, str] = Field(default_factory=dict, description="extra alias -> model id entries")
     epochs: int = Field(default=1, ge=1)
     concurrency: int = Field(default=8, ge=1, le=1024)
+    agent_concurrency: int = Field(default=4, ge=1, le=64, description="agent backend: items at once "
+                                   "(each runs a Claude Code process, ~200 MB; 4 suits a 2-core machine, "
+                                   "benchmarks/bench_agent.py)")
+    agent_max_turns: int = Field(default=30, ge=1, le=200, description="agent backend: model turns per item")
+    agent_timeout_s: float = Field(default=600.0, gt=0, le=3600, description="agent backend: seconds per item")
     max_tokens: int = Field(default=4096, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=1.0)
     output_dir: str = "results"

@@ -43,6 +43,8 @@ from agenteval.inputs.rulerefs import RuleSnapshot, find_snapshot, resolve
 
 MAX_SCENARIO_BYTES = 1024 * 1024
 MAX_FIXTURE_BYTES = 256 * 1024
+MAX_WORKSPACE_BYTES = 5 * 1024 * 1024  # a ``workspace`` folder: at most 5 MiB in all ...
+MAX_WORKSPACE_FILES = 500  # ... and 500 files
 SLUG = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 
 ToolMode = Literal["audit", "solution", "research"]
@@ -85,6 +87,25 @@ class Evidence(BaseModel):
         return v
 
 
+class ExpectedEdit(BaseModel):
+    """A file of the workspace that a solution-mode answer must change (agent backend)."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, description="workspace-relative path of the file to change")
+    contains: list[str] = Field(default_factory=list, description="regexes the edited file must match")
+    absent: list[str] = Field(default_factory=list, description="regexes the edited file must no longer match")
+
+    @field_validator("contains", "absent")
+    @classmethod
+    def _regexes_compile(cls, v: list[str]) -> list[str]:
+        for pat in v:
+            try:
+                re.compile(pat)
+            except re.error as exc:
+                raise ValueError(f"pattern {pat!r} is not a valid regex: {exc}") from None
+        return v
+
+
 class Expect(BaseModel):
     """What the scorers hold the answer to."""
 
@@ -95,6 +116,8 @@ class Expect(BaseModel):
     planted_defects: list[Evidence] = Field(default_factory=list)
     required_elements: list[Evidence] = Field(default_factory=list)
     dimensions: list[str] = Field(default_factory=list, description="comparison dimensions a good answer weighs")
+    edits: list[ExpectedEdit] = Field(default_factory=list,
+                                      description="agent backend: workspace files the answer must change")
 
     @model_validator(mode="after")
     def _ids_unique(self) -> Expect:
@@ -128,12 +151,37 @@ class Scenario(BaseModel):
     panel: list[PanelStatement] = Field(default_factory=list)
     decider: str | None = Field(default=None, description="who decides, for input_provider scenarios")
     tags: list[str] = Field(default_factory=list)
+    workspace: str | None = Field(default=None, description="agent backend: a folder under scenarios/fixtures/ "
+                                  "copied per item into a fresh working directory")
+    pages: dict[str, str] = Field(default_factory=dict, description="agent backend, research mode: URL -> a "
+                                  "file under scenarios/fixtures/ that WebFetch of that URL answers with")
+    max_turns: int | None = Field(default=None, ge=1, le=200, description="agent backend: model turns per item")
+    timeout_s: float | None = Field(default=None, gt=0, le=3600,
+                                    description="agent backend: wall-clock limit per item, seconds")
     expect: Expect
 
     # filled in by the loader, never read from the file
     _source_path: str | None = PrivateAttr(default=None)
     _context_files: dict[str, str] = PrivateAttr(default_factory=dict)
     _ref_notes: list[RefNote] = PrivateAttr(default_factory=list)
+    _workspace_dir: Path | None = PrivateAttr(default=None)
+    _workspace_hash: str | None = PrivateAttr(default=None)
+    _page_files: dict[str, Path] = PrivateAttr(default_factory=dict)
+
+    @property
+    def workspace_dir(self) -> Path | None:
+        """The resolved ``workspace`` folder (checked by the loader)."""
+        return self._workspace_dir
+
+    @property
+    def workspace_hash(self) -> str | None:
+        """``sha256:`` over the workspace's file paths and contents (None without a workspace)."""
+        return self._workspace_hash
+
+    @property
+    def page_files(self) -> dict[str, Path]:
+        """``pages`` resolved: URL -> file."""
+        return self._page_files
 
     @property
     def source_path(self) -> str | None:
@@ -149,6 +197,8 @@ class Scenario(BaseModel):
         """Hash of the scenario's content and its context files' text."""
         payload = self.model_dump(mode="json")
         payload["__context__"] = self.context_files
+        if self.workspace_hash:
+            payload["__workspace__"] = self.workspace_hash
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return "sha256:" + hashlib.sha256(blob).hexdigest()
 
@@ -270,9 +320,10 @@ def _safe_yaml(text: str, path: str) -> Any:
         raise InputError(f"invalid YAML: {' '.join(str(problem).split())}", path=path, line=line) from None
 
 
-def resolve_fixture(fixtures_dir: Path, rel: str, *, scenario_path: str | None, index: int) -> Path:
+def resolve_fixture(fixtures_dir: Path, rel: str, *, scenario_path: str | None, index: int,
+                    field: str | None = None) -> Path:
     """Resolve a ``context`` entry inside ``fixtures_dir``; refuse anything that escapes it."""
-    field = f"context[{index}]"
+    field = field or f"context[{index}]"
     if not rel or rel.strip() != rel:
         raise InputError("context path is empty or has surrounding spaces", path=scenario_path, field=field)
     p = Path(rel)
@@ -300,6 +351,54 @@ def resolve_fixture(fixtures_dir: Path, rel: str, *, scenario_path: str | None, 
     return resolved
 
 
+def _workspace_error(msg: str, scenario_path: str | None) -> InputError:
+    return InputError(msg, path=scenario_path, field="workspace")
+
+
+def resolve_workspace(fixtures_dir: Path, rel: str, *, scenario_path: str | None) -> tuple[Path, str]:
+    """Resolve and check a ``workspace`` folder inside ``fixtures_dir``; returns (folder, content hash).
+
+    Refused (exit 2 naming the scenario file and ``workspace``): empty, absolute, ``..``, a symlink on the
+    way or inside it, not a folder, more than :data:`MAX_WORKSPACE_FILES` files or
+    :data:`MAX_WORKSPACE_BYTES` bytes.
+    """
+    if not rel or rel.strip() != rel:
+        raise _workspace_error("workspace path is empty or has surrounding spaces", scenario_path)
+    p = Path(rel)
+    if p.is_absolute() or rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel):
+        raise _workspace_error(f"workspace '{rel}' is absolute; give it relative to the fixtures folder",
+                               scenario_path)
+    if ".." in p.parts:
+        raise _workspace_error(f"workspace '{rel}' escapes the fixtures folder via '..'", scenario_path)
+    base = fixtures_dir.resolve()
+    cur = fixtures_dir
+    for part in p.parts:
+        cur = cur / part
+        if cur.is_symlink():
+            raise _workspace_error(f"workspace '{rel}' goes through a symlink", scenario_path)
+    resolved = (fixtures_dir / p).resolve()
+    if not resolved.is_relative_to(base):
+        raise _workspace_error(f"workspace '{rel}' resolves outside the fixtures folder", scenario_path)
+    if not resolved.is_dir():
+        raise _workspace_error(f"workspace folder '{rel}' not found under {fixtures_dir}", scenario_path)
+    h = hashlib.sha256()
+    total = files = 0
+    for f in sorted(resolved.rglob("*")):
+        relf = f.relative_to(resolved).as_posix()
+        if f.is_symlink():
+            raise _workspace_error(f"workspace '{rel}' holds a symlink ({relf}); workspaces are plain files",
+                                   scenario_path)
+        if not f.is_file():
+            continue
+        files += 1
+        total += f.stat().st_size
+        if files > MAX_WORKSPACE_FILES or total > MAX_WORKSPACE_BYTES:
+            raise _workspace_error(f"workspace '{rel}' is larger than the limit ({MAX_WORKSPACE_FILES} files, "
+                                   f"{MAX_WORKSPACE_BYTES // (1024 * 1024)} MiB)", scenario_path)
+        h.update(relf.encode("utf-8") + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return resolved, "sha256:" + h.hexdigest()
+
+
 def parse_scenario(text: str, path: str, *, fixtures_dir: Path | None = None) -> Scenario:
     """Parse one scenario file's text; load its context files from ``fixtures_dir``."""
     if not text.strip():
@@ -325,6 +424,12 @@ def parse_scenario(text: str, path: str, *, fixtures_dir: Path | None = None) ->
     for i, rel in enumerate(sc.context):
         f = resolve_fixture(fdir, rel, scenario_path=path, index=i)
         sc.context_files[rel] = read_text_file(f, what="context file", max_bytes=MAX_FIXTURE_BYTES)
+    if sc.workspace is not None:
+        sc._workspace_dir, sc._workspace_hash = resolve_workspace(fdir, sc.workspace, scenario_path=path)
+    for i, (url, rel) in enumerate(sc.pages.items()):
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise InputError(f"pages: '{url}' is not an http(s) URL", path=path, field="pages")
+        sc._page_files[url] = resolve_fixture(fdir, rel, scenario_path=path, index=i, field=f"pages.{url}")
     return sc
 
 

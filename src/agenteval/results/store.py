@@ -123,6 +123,7 @@ class TranscriptRecord(BaseModel):
     cached: bool = False
     prompt_hash: str | None = None
     provenance: dict[str, Any] | None = None
+    agent: dict[str, Any] | None = None  # agent backend: the whole conversation and the workspace's changes
     started_at: str | None = None
     finished_at: str | None = None
 
@@ -152,6 +153,14 @@ class ScoreLine(ScoreRecord):
     envelope_ok: bool | None = None  # type: ignore[assignment]
     escalated: bool | None = None  # type: ignore[assignment]
     checks: list[dict[str, Any]] = Field(default_factory=list)  # type: ignore[assignment]
+
+    # agent backend (null/empty for single-call runs): what the agent did with its tools
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    tools_denied: list[str] = Field(default_factory=list)
+    tool_permission_ok: bool | None = None
+    workspace_changed: bool | None = None
+    files_read: list[str] = Field(default_factory=list)
+    turns: int | None = None
 
     def check(self, check_id: str) -> Any:
         """The stored check with this id (a JSON object), if it was run."""

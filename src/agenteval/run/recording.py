@@ -96,3 +96,31 @@ def import_authored(
                                   card_hash=card.content_hash, scenario_hash=sc.content_hash()),
         ))
     return out
+
+
+def recordings_from_run(run_dir: str | Path, *, producer: str | None = None, method: str | None = None,
+                        model_name: str | None = None, notes: str | None = None) -> list[Recording]:
+    """Recordings of a finished run's ok items, agent conversations included (``agenteval record --from-run``).
+
+    The provenance says who produced the model turns: ``producer``/``method`` when given (e.g. turns relayed
+    through the fake API to an authoring session; the model the run asked for is then only ``request_model``,
+    and ``model`` is ``model_name``), else what the run's backend recorded.
+    """
+    from agenteval.results.store import RunDir
+
+    rd = RunDir.open(run_dir)
+    out: list[Recording] = []
+    for t in rd.latest_transcripts().values():
+        if t.status != "ok" or not t.response:
+            continue
+        prov = dict(t.provenance or {})
+        out.append(Recording(
+            scenario_id=t.scenario_id, mode=t.mode, role=t.role, epoch=t.epoch, response=t.response,
+            prompt_hash=t.prompt_hash or "", agent=t.agent,
+            provenance=Provenance(producer=producer or str(prov.get("producer") or "unknown"),
+                                  model=(model_name if producer else t.model),
+                                  method=method or str(prov.get("method") or "agenteval run"),
+                                  recorded_at=t.finished_at or utcnow(), prompt_hash=t.prompt_hash or "",
+                                  request_model=t.model, notes=notes or f"from run {rd.run_id}"),
+        ))
+    return out

@@ -73,6 +73,10 @@ class RunSettings(BaseModel):
     max_rps: float | None = Field(default=None, gt=0)  # live: hard cap on requests per second
     max_itpm: float | None = Field(default=None, gt=0)  # live: hard cap on uncached input tokens per minute
     max_otpm: float | None = Field(default=None, gt=0)  # live: hard cap on output tokens per minute
+    # agent backend: limits per item (a scenario's max_turns / timeout_s win) and debugging
+    agent_max_turns: int = 30
+    agent_timeout_s: float = 600.0
+    keep_workspaces: bool = False
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -104,7 +108,12 @@ def make_backend(settings: RunSettings) -> Backend:
             max_otpm=settings.max_otpm,
             **backend_env(),
         )
-    raise UsageError(f"--backend: unknown backend '{settings.backend}' (replay|anthropic)")
+    if settings.backend == "agent":
+        from agenteval.backends.agent import AgentBackend
+
+        return AgentBackend(settings.model, max_turns=settings.agent_max_turns, timeout_s=settings.agent_timeout_s,
+                            keep_workspaces=settings.keep_workspaces)
+    raise UsageError(f"--backend: unknown backend '{settings.backend}' (replay|anthropic|agent)")
 
 
 class RunContext:
@@ -144,7 +153,7 @@ def _record(item: PlanItem, res: BackendResult, prompt_hash: str, started: str) 
         error_type=res.error_type, model=res.model, stop_reason=res.stop_reason,
         usage=res.usage.model_dump(), cost_usd=res.cost_usd, latency_s=res.latency_s, attempts=res.attempts,
         stale=res.stale, cached=res.cached, prompt_hash=prompt_hash, provenance=res.provenance,
-        started_at=started, finished_at=utcnow(),
+        agent=res.agent, started_at=started, finished_at=utcnow(),
     )
 
 
@@ -266,12 +275,17 @@ def score_lines(ctx: RunContext, latest: dict[str, TranscriptRecord]) -> list[Sc
             lines[item.id] = ScoreLine(**base, status="error", error="not run (missing from the journal)")
             continue
         base.update(stale=rec.stale, cost_usd=rec.cost_usd, usage=rec.usage)
+        if rec.agent:  # agent backend: what the agent did with its tools
+            from agenteval.scorers.agentic import agent_fields
+
+            base.update(agent_fields(rec.agent))
         if rec.status != "ok":
             lines[item.id] = ScoreLine(**base, status=rec.status, error=rec.error)
             continue
         bases[item.id] = base
         subjects.append(Subject(item.id, rec.response or "", ScoreContext(
-            scenario_id=item.scenario_id, mode=item.mode, role=item.role, tool_mode=item.tool_mode), sc))
+            scenario_id=item.scenario_id, mode=item.mode, role=item.role, tool_mode=item.tool_mode,
+            agent=rec.agent), sc))
     judge = None
     if ctx.settings.judge:
         judge = JudgeSettings(ctx.settings.judge, judgements=ctx.settings.judgements or "golden/judgements",
@@ -320,6 +334,9 @@ def _run_items(rd: RunDir, ctx: RunContext, items: Sequence[PlanItem], backend: 
 
     async def main() -> None:
         try:
+            bind = getattr(backend, "bind", None)
+            if callable(bind):  # backends that need the card and scenarios (agent, replay of agent cells)
+                bind(ctx.card, ctx.scenarios)
             prepare = getattr(backend, "prepare", None)
             if callable(prepare):  # e.g. import the SDK now, not inside the first item's timed request
                 with contextlib.suppress(Exception):  # a failure recurs per item, where it is recorded

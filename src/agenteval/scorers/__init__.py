@@ -14,6 +14,7 @@ Public API:
 
 from __future__ import annotations
 
+from agenteval.scorers import agentic as _agentic  # noqa: F401  (registers the agent checks)
 from agenteval.scorers import checks as _checks  # noqa: F401  (registers the built-in checks)
 from agenteval.scorers.base import CheckResult, ScoreContext, ScoreRecord
 from agenteval.scorers.config import DEFAULT_CONFIG, ScoringConfig

@@ -30,6 +30,7 @@ class ScoreContext(BaseModel):
     mode: str
     role: str
     tool_mode: str | None = None
+    agent: dict[str, Any] | None = None  # agent backend: the recorded trace (conversation, workspace changes)
 
 
 class ScoreRecord(BaseModel):

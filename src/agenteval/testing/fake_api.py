@@ -470,6 +470,13 @@ class FakeAnthropicAPI:
         self.stop()
 
     # ----------------------------------------------------------------- test helpers
+    _agent_script: Any = None  # an agent_script.AgentScript, set with script_agent()
+
+    def script_agent(self, script: Any) -> None:
+        """Answer the agent runtime's requests from ``script`` (an :class:`agent_script.AgentScript`):
+        content blocks (``text``, ``tool_use``) streamed as the real API streams them; None stops it."""
+        self._agent_script = script
+
     def script(self, faults: Iterable[str | None]) -> None:
         """Queue faults for the next ``POST /v1/messages`` requests (None = answer normally)."""
         for f in faults:
@@ -905,6 +912,9 @@ class FakeAnthropicAPI:
         if ttfb > 0:
             await asyncio.sleep(ttfb)
         self._begin(acc)
+        if self._agent_script is not None and self._agent_script.wants(req):  # scripted multi-turn tool use
+            await self._answer_blocks(req, acc, stream, writer, latency - ttfb)
+            return
         text, stop = self._answer(req)
         out_tokens = max(1, count_tokens_text(text))
         usage = self._usage(acc, out_tokens)
@@ -946,6 +956,60 @@ class FakeAnthropicAPI:
             ev("content_block_delta", {"type": "content_block_delta", "index": 0,
                                        "delta": {"type": "text_delta", "text": text[i:i + step]}})
         ev("content_block_stop", {"type": "content_block_stop", "index": 0})
+        ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                             "usage": {"output_tokens": out_tokens}})
+        ev("message_stop", {"type": "message_stop"})
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def _answer_blocks(self, req: dict[str, Any], acc: _Accounting, stream: bool,
+                             writer: asyncio.StreamWriter, rest: float) -> None:
+        """Answer with the agent script's content blocks; streamed: ``text_delta`` / ``input_json_delta``."""
+        blocks, stop = self._agent_script.answer(req)
+        blocks = [dict(b) for b in blocks]
+        for b in blocks:
+            if b.get("type") == "tool_use" and not b.get("id"):
+                b["id"] = f"toolu_fake{next(self._ids):016d}"
+        out_tokens = max(1, sum(count_tokens_text(json.dumps(b)) for b in blocks))
+        usage = self._usage(acc, out_tokens)
+        if rest > 0:
+            await asyncio.sleep(rest)
+        if not stream:
+            msg = self._message_obj(req, "", stop, usage)
+            msg["content"] = blocks
+            await self._send_json(writer, 200, msg)
+            return
+        self.counters.streamed += 1
+        self.counters.status[200] += 1
+        head = ["HTTP/1.1 200 OK", "content-type: text/event-stream", "transfer-encoding: chunked",
+                "cache-control: no-cache", f"request-id: {self._request_id()}"]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        msg = self._message_obj(req, "", None, {**usage, "output_tokens": 1})
+        msg["content"] = []
+
+        def ev(name: str, data: dict[str, Any]) -> None:
+            payload = f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+            writer.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+
+        ev("message_start", {"type": "message_start", "message": msg})
+        for i, b in enumerate(blocks):
+            if b.get("type") == "tool_use":
+                raw = json.dumps(b.get("input") or {}, ensure_ascii=False)
+                ev("content_block_start", {"type": "content_block_start", "index": i, "content_block": {
+                    "type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}})
+                step = max(1, len(raw) // 3)
+                for j in range(0, len(raw), step):
+                    ev("content_block_delta", {"type": "content_block_delta", "index": i,
+                                               "delta": {"type": "input_json_delta", "partial_json": raw[j:j + step]}})
+            else:
+                text = str(b.get("text", ""))
+                ev("content_block_start", {"type": "content_block_start", "index": i,
+                                           "content_block": {"type": "text", "text": ""}})
+                step = max(1, len(text) // 4 or 1)
+                for j in range(0, len(text), step):
+                    ev("content_block_delta", {"type": "content_block_delta", "index": i,
+                                               "delta": {"type": "text_delta", "text": text[j:j + step]}})
+            ev("content_block_stop", {"type": "content_block_stop", "index": i})
         ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
                              "usage": {"output_tokens": out_tokens}})
         ev("message_stop", {"type": "message_stop"})
