@@ -3,7 +3,8 @@
 Gates:
 
 * **inputs** — the run finished; no stale replay answers (recorded for a different card or scenario
-  text), no skipped and no errored items, unless ``allow`` says so explicitly: a gate never passes on
+  text), no skipped and no errored items, no answer without a judge verdict when a judge was asked for
+  (``judge_missing``), unless ``allow`` says so explicitly: a gate never passes on
   answers to a prompt that is no longer the one under test. Optionally the run's card hash must match
   a given card file.
 * **metrics** — ``min``/``max`` thresholds on any metric of the run (``agenteval gate --list-metrics``),
@@ -70,6 +71,8 @@ class Allow(BaseModel):
     skipped: bool = False
     errors: bool = False
     unfinished: bool = False
+    judge_missing: bool = Field(
+        default=False, description="answers a judge was asked about but has no verdict for (the screen decided)")
 
 
 class KOfN(BaseModel):
@@ -437,6 +440,13 @@ def _input_checks(
             "skipped item(s)",
         ),
         ("inputs.errors", sum(1 for s in lines if s.status == "error"), cfg.allow.errors, "errored item(s)"),
+        (
+            "inputs.judge_missing",
+            sum(1 for s in lines if s.status == "ok" and s.judge_missing),
+            cfg.allow.judge_missing,
+            "answer(s) without a judge verdict (Never decided by the screen; record verdicts with "
+            "`agenteval judge export` / `judge import`, or `record --judge MODEL`)",
+        ),
     ):
         msg = f"{n} {what}" + (" (allowed by config)" if n and allowed else "")
         out.append(
