@@ -192,3 +192,22 @@ def test_huge_response_is_cut_with_a_note(tmp_path: Path) -> None:
     assert "HUGE-START" in page and "HUGE-END" not in page
     assert "truncated: 5020 more characters not shown" in page and "transcripts.jsonl line 1" in page
     assert len(page) < 1_000_000
+
+
+def test_never_table_shows_the_source_and_screen_judge_agreement() -> None:
+    from agenteval.results.store import ScoreLine
+    from agenteval.views.report import violations_table
+
+    def line(i: int, judged: list[str], screen: list[str], source: str = "judge") -> ScoreLine:
+        return ScoreLine(id=f"s{i}/critical/solo/1", scenario_id=f"s{i}", mode="critical", role="solo", epoch=1,
+                         status="ok", envelope_ok=True, never_violations=judged, never_screen=screen,
+                         never_source=source)
+
+    lines = [line(1, ["never.2"], ["never.2"]), line(2, ["never.2"], []), line(3, [], ["never.2"]),
+             line(4, [], []), line(5, ["never.2"], ["never.2"], source="screen")]
+    (row,) = [r for r in violations_table(lines, {}, {"never.2": "Skip drift monitoring"}) if r["rule"] == "never.2"]
+    assert row["count"] == 3 and row["screen_count"] == 3
+    assert row["source"] == "judge 4, screen 1"
+    ag = row["agreement"]  # over the 4 judged items only
+    assert (ag["n"], ag["both"], ag["judge_only"], ag["screen_only"]) == (4, 1, 1, 1)
+    assert ag["kappa"] == 0.0  # p_o 0.5, p_e 0.5

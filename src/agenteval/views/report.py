@@ -116,6 +116,8 @@ def violations_table(lines: Sequence[ScoreLine], metrics: dict[str, Metric],
         count = sum(1 for s in lines if s.status == "ok" and rule in s.never_violations)
         scen = ordered([s.scenario_id for s in lines if s.status == "ok" and rule in s.never_violations])
         tempted = sum(1 for s in lines if s.status == "ok" and rule in s.tempted)
+        ok = [s for s in lines if s.status == "ok"]
+        judged = [s for s in ok if s.never_source == "judge"]
         rows.append(
             {
                 "rule": rule,
@@ -124,9 +126,37 @@ def violations_table(lines: Sequence[ScoreLine], metrics: dict[str, Metric],
                 "tempted": tempted,
                 "metric": m.model_dump() if m else None,
                 "scenarios": scen,
+                # where the counted verdicts come from, and how the screen agrees with the judge where both exist
+                "source": _source_label(len(judged), len(ok)),
+                "screen_count": sum(1 for s in ok if rule in s.never_screen),
+                "agreement": _agreement(judged, rule),
             }
         )
     return rows
+
+
+def _source_label(judged: int, ok: int) -> str:
+    if not ok:
+        return "–"
+    if judged == ok:
+        return f"judge ({ok})"
+    return f"judge {judged}, screen {ok - judged}" if judged else f"screen ({ok})"
+
+
+def _agreement(judged: Sequence[ScoreLine], rule: str) -> dict[str, Any] | None:
+    """Screen vs judge on the items the judge decided: both, judge only, screen only, Cohen's κ."""
+    if not judged:
+        return None
+    pairs = [(rule in s.never_violations, rule in s.never_screen) for s in judged]
+    n = len(pairs)
+    both = sum(1 for j, sc in pairs if j and sc)
+    j_only = sum(1 for j, sc in pairs if j and not sc)
+    s_only = sum(1 for j, sc in pairs if sc and not j)
+    po = sum(1 for j, sc in pairs if j == sc) / n
+    pj, ps = sum(j for j, _ in pairs) / n, sum(sc for _, sc in pairs) / n
+    pe = pj * ps + (1 - pj) * (1 - ps)
+    kappa = None if pe >= 1.0 else (po - pe) / (1 - pe)
+    return {"n": n, "both": both, "judge_only": j_only, "screen_only": s_only, "kappa": kappa}
 
 
 def heatmap_data(lines: Sequence[ScoreLine]) -> dict[str, Any]:
