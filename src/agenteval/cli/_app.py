@@ -18,8 +18,10 @@ app = typer.Typer(
     help=(
         "Benchmark how an LLM agent defined by a persona card behaves: envelope compliance, "
         "Never-rule violations, escalation calibration.\n\n"
-        "The default backend is replay: recorded answers from golden/recordings, no API key, no network. "
-        "Use --backend anthropic for live calls."
+        "The default backend is replay: recorded answers from golden/recordings, no API key, no network; "
+        "Never-rule verdicts replay the LLM judge's recorded verdicts (golden/judgements). "
+        "Use --backend anthropic for live calls, --backend agent for the Claude Code runtime, "
+        "--judge MODEL for a live judge."
     ),
     no_args_is_help=True,
     add_completion=False,
