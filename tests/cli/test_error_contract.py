@@ -42,9 +42,15 @@ def test_typo_cases_from_the_issue(capsys) -> None:
     assert "did you mean '--epochs'?" in capsys.readouterr().err
     assert main(["gate", "--confg", "gates.yaml"]) == 2
     assert "did you mean '--config'?" in capsys.readouterr().err
-    assert main(["judge"]) == 2
+    # `agenteval judge` was an unknown command when the issue was filed; it is a command group now, and an
+    # unknown command still lists the commands
+    assert main(["frobnicate"]) == 2
     err = capsys.readouterr().err
-    assert "no such command 'judge'" in err and "gate" in err and "internal error" not in err
+    assert "no such command 'frobnicate'" in err and "gate" in err and "internal error" not in err
+    assert main(["judgement"]) == 2
+    assert "did you mean 'judge'?" in capsys.readouterr().err
+    assert main(["judge", "exprt"]) == 2
+    assert "did you mean 'export'?" in capsys.readouterr().err
     assert main(["gat"]) == 2
     assert "did you mean 'gate'?" in capsys.readouterr().err
 

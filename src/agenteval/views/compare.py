@@ -420,7 +420,8 @@ def compare_data(
     # each run's own value of every metric: the gate's code path (fresh items, run_metrics)
     run_a, run_b = fresh_metrics(a.lines), fresh_metrics(b.lines)
     metrics: list[MetricDelta] = []
-    for name, im in item_metrics([*la, *lb]).items():
+    # every metric either run has (a Never rule only one card version names included), paired Δ where items pair
+    for name, im in item_metrics([*ka.values(), *kb.values()]).items():
         va: list[float] = []
         vb: list[float] = []
         cl: list[str] = []
