@@ -66,6 +66,16 @@ class RefNote(BaseModel):
         return f"{self.path}: {self.level}: {self.field}: {self.message}"
 
 
+
+def _compiled(patterns: list[str], what: str) -> list[str]:
+    """``patterns`` unchanged when each compiles as a regex; else a validation error naming the bad one."""
+    for pat in patterns:
+        try:
+            re.compile(pat)
+        except re.error as exc:
+            raise ValueError(f"{what} {pat!r} is not a valid regex: {exc}") from None
+    return patterns
+
 class Evidence(BaseModel):
     """Something a good answer must contain: a planted defect found or a required element covered."""
 
@@ -79,12 +89,7 @@ class Evidence(BaseModel):
     @field_validator("evidence")
     @classmethod
     def _regexes_compile(cls, v: list[str]) -> list[str]:
-        for pat in v:
-            try:
-                re.compile(pat)
-            except re.error as exc:
-                raise ValueError(f"evidence pattern {pat!r} is not a valid regex: {exc}") from None
-        return v
+        return _compiled(v, "evidence pattern")
 
 
 class ExpectedEdit(BaseModel):
@@ -98,12 +103,7 @@ class ExpectedEdit(BaseModel):
     @field_validator("contains", "absent")
     @classmethod
     def _regexes_compile(cls, v: list[str]) -> list[str]:
-        for pat in v:
-            try:
-                re.compile(pat)
-            except re.error as exc:
-                raise ValueError(f"pattern {pat!r} is not a valid regex: {exc}") from None
-        return v
+        return _compiled(v, "pattern")
 
 
 class Expect(BaseModel):

@@ -351,6 +351,10 @@ def _run_items(rd: RunDir, ctx: RunContext, items: Sequence[PlanItem], backend: 
     old = _install_sigterm()
     try:
         asyncio.run(main())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what finished is in the journal; the manifest says so
+        manifest.status = "interrupted"
+        rd.write_manifest(manifest)
+        raise
     finally:
         progress.close()
         journal.close()
@@ -474,12 +478,7 @@ def start_run(
         rd.write_plan([it.model_dump() for it in plan])
         rd.write_card(card_text(card_path))  # a copy, so compare can diff cards after the file changes
         rd.write_manifest(manifest)
-        try:
-            _run_items(rd, ctx, plan, backend, manifest, "run")
-        except KeyboardInterrupt:
-            manifest.status = "interrupted"
-            rd.write_manifest(manifest)
-            raise
+        _run_items(rd, ctx, plan, backend, manifest, "run")
         summary, code = finalize(rd, ctx, manifest)
     return rd, summary, code
 
@@ -529,12 +528,7 @@ def resume_run(path: str | Path, command: Sequence[str]) -> tuple[RunDir, dict[s
         manifest.command = redact_argv(command)
         rd.write_manifest(manifest)
         if todo:
-            try:
-                _run_items(rd, ctx, todo, backend, manifest, "resume")
-            except KeyboardInterrupt:
-                manifest.status = "interrupted"
-                rd.write_manifest(manifest)
-                raise
+            _run_items(rd, ctx, todo, backend, manifest, "resume")
         summary, code = finalize(rd, ctx, manifest)
     return rd, summary, code
 

@@ -75,19 +75,15 @@ class Allow(BaseModel):
         default=False, description="answers a judge was asked about but has no verdict for (the screen decided)")
 
 
-class KOfN(BaseModel):
-    """Per cell: at least ``k`` of ``n`` epochs must pass (scaled to the cell's epoch count if it differs)."""
+class _KOfNRule(BaseModel):
+    """k of n epochs must pass; with another epoch count, the same fraction (rounded up)."""
 
     model_config = ConfigDict(extra="forbid")
     k: int = Field(default=1, ge=0)
     n: int = Field(default=1, ge=1)
-    ignore_checks: list[str] = Field(default_factory=list, description="check ids or globs not counted")
-    graded_checks: bool = Field(
-        default=False, description="also count graded checks (task.*, rule coverage such as always.1)"
-    )
 
     @model_validator(mode="after")
-    def _k_le_n(self) -> KOfN:
+    def _k_le_n(self) -> _KOfNRule:
         if self.k > self.n:
             raise ValueError("k must not exceed n")
         return self
@@ -99,24 +95,20 @@ class KOfN(BaseModel):
         return math.ceil(self.k / self.n * epochs - 1e-9)
 
 
-class CellThreshold(BaseModel):
+class KOfN(_KOfNRule):
+    """Per cell: at least ``k`` of ``n`` epochs must pass (scaled to the cell's epoch count if it differs)."""
+
+    ignore_checks: list[str] = Field(default_factory=list, description="check ids or globs not counted")
+    graded_checks: bool = Field(
+        default=False, description="also count graded checks (task.*, rule coverage such as always.1)"
+    )
+
+
+class CellThreshold(_KOfNRule):
     """A per-cell k-of-n override (written by ``--calibrate-from``): key ``scenario/mode/role``."""
 
-    model_config = ConfigDict(extra="forbid")
     k: int = Field(ge=0)
     n: int = Field(ge=1)
-
-    @model_validator(mode="after")
-    def _k_le_n(self) -> CellThreshold:
-        if self.k > self.n:
-            raise ValueError("k must not exceed n")
-        return self
-
-    def required(self, epochs: int) -> int:
-        """Passes needed in this cell with ``epochs`` scored epochs (k/n scaled as for :class:`KOfN`)."""
-        if epochs == self.n:
-            return self.k
-        return math.ceil(self.k / self.n * epochs - 1e-9)
 
 
 class Calibration(BaseModel):
