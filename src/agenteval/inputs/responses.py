@@ -88,21 +88,27 @@ class GoldenLine(ResponseLine):
 
 
 def read_golden(path: str | Path) -> list[GoldenLine]:
-    """Read and validate one golden labelled file (errors name file, line and field)."""
+    """Read one golden labelled file strictly: every line a valid :class:`GoldenLine` (errors name file, line
+    and field). The same reader as :func:`load_labelled`, with bad lines as errors instead of warnings."""
     p = Path(path)
+    items, _, _ = load_labelled(p, strict=True)
     out: list[GoldenLine] = []
-    for i, row in read_jsonl_numbered(p):
+    for d in items:
+        row = {k: v for k, v in d.items() if k not in ("_file", "_line")}
         try:
             out.append(GoldenLine.model_validate(row))
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise InputError(err["msg"], path=p, line=i, field=".".join(str(x) for x in err["loc"])) from None
+            raise InputError(err["msg"], path=p, line=d["_line"],
+                             field=".".join(str(x) for x in err["loc"])) from None
     return out
 
 
-def load_labelled(labels: str | Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    """Read golden items from a ``.jsonl`` file or a directory of them.
+def load_labelled(labels: str | Path, *, strict: bool = False) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """The one golden loader: items from a ``.jsonl`` file or a directory of them.
 
+    Each item is the line's object plus ``_file`` and ``_line``. A line that is not JSON or lacks ``response`` or
+    ``labels`` is skipped with a warning (``strict``: an :class:`InputError` naming file and line).
     Returns (items, files read, warnings about skipped lines).
     """
     p = Path(labels)
@@ -114,11 +120,17 @@ def load_labelled(labels: str | Path) -> tuple[list[dict[str, Any]], list[str], 
         raise InputError("labels path not found", path=p)
     items: list[dict[str, Any]] = []
     warnings: list[str] = []
+
+    def bad(f: Path, i: int | None, why: str) -> None:
+        if strict:
+            raise InputError(why, path=f, line=i)
+        warnings.append(f"{f}:{i}: {why}" if i else f"{f}: {why}")
+
     for f in files:
         try:
             lines = f.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            warnings.append(f"{f}: unreadable ({exc})")
+            bad(f, None, f"unreadable ({exc})")
             continue
         for i, line in enumerate(lines, start=1):
             if not line.strip():
@@ -126,12 +138,14 @@ def load_labelled(labels: str | Path) -> tuple[list[dict[str, Any]], list[str], 
             try:
                 d = json.loads(line)
             except json.JSONDecodeError as exc:
-                warnings.append(f"{f}:{i}: not JSON ({exc.msg})")
+                bad(f, i, f"not JSON ({exc.msg})")
                 continue
             if not isinstance(d, dict) or not isinstance(d.get("labels"), dict) or "response" not in d:
-                warnings.append(f"{f}:{i}: missing 'response' or 'labels'")
+                bad(f, i, "missing 'response' or 'labels'")
                 continue
-            d.setdefault("id", f"{f.stem}:{i}")
+            if not strict:
+                d.setdefault("id", f"{f.stem}:{i}")
             d["_file"] = f.name
+            d["_line"] = i
             items.append(d)
     return items, [str(f) for f in files], warnings
