@@ -49,22 +49,14 @@ def _serve(ns: argparse.Namespace) -> int:
     fake = BenchFake(cfg, host="127.0.0.1", port=ns.port)
     fake.log = type(fake.log)(maxlen=1)  # the benchmarks read counters, not the per-request log
 
-    async def run() -> None:
+    def install_uvloop() -> None:
         if ns.uvloop:
             with contextlib.suppress(ImportError):
                 import uvloop  # type: ignore[import-not-found]
 
                 uvloop.install()
-        await fake.serve()
-        print(f"listening on {fake.base_url}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await fake.aclose()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
-    return 0
+    return fake.serve_forever("listening on {url}", before=install_uvloop)
 
 
 class FakeServer:

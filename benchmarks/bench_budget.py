@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import subprocess
 import sys
@@ -65,18 +64,7 @@ def serve(port: int, rps: int, latency_ms: float, faults: bool, seed: int) -> in
                         seed=seed, **(FAULTS if faults else {}))
     fake = BudgetFake(cfg, host="127.0.0.1", port=port)
     fake.log = type(fake.log)(maxlen=1)
-
-    async def run() -> None:
-        await fake.serve()
-        print(f"listening on {fake.base_url}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await fake.aclose()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
-    return 0
+    return fake.serve_forever("listening on {url}")
 
 
 class BudgetServer:

@@ -225,8 +225,6 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m agenteval.testing.agent_script --turns FILE [--port N]``: the fake API answering the agent
     runtime's model turns from authored turns (so recordings are made with real tool execution)."""
     import argparse
-    import asyncio
-    import contextlib
 
     from agenteval.testing.fake_api import FakeAnthropicAPI
 
@@ -238,18 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     produce, who, how = authored_producer(ns.turns)
     fake = FakeAnthropicAPI(host=ns.host, port=ns.port)
     fake.script_agent(AgentScript(producer=produce, producer_name=who))
-
-    async def run() -> None:
-        await fake.serve()
-        print(f"fake Anthropic API (authored agent turns by {who}; {how}) listening on {fake.base_url}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await fake.aclose()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
-    return 0
+    return fake.serve_forever(f"fake Anthropic API (authored agent turns by {who}; {how}) listening on {{url}}")
 
 
 if __name__ == "__main__":

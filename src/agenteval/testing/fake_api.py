@@ -420,6 +420,27 @@ class FakeAnthropicAPI:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
 
+    def serve_forever(self, banner: str = "fake Anthropic API listening on {url}", *, before: Any = None) -> int:
+        """Serve in this thread until interrupted; prints ``banner`` (``{url}`` filled in) once listening.
+
+        ``before``: an optional callable run first inside the new event loop's thread (e.g. to install uvloop).
+        Returns 0 (an exit code for ``main`` functions).
+        """
+        if before is not None:
+            before()
+
+        async def run() -> None:
+            await self.serve()
+            print(banner.format(url=self.base_url), flush=True)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await self.aclose()
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+        return 0
+
     def start(self) -> FakeAnthropicAPI:
         """Run in a daemon thread with its own event loop; returns once listening."""
         ready = threading.Event()
@@ -1198,18 +1219,7 @@ def main(argv: list[str] | None = None) -> int:
     """Serve until interrupted; prints ``fake Anthropic API listening on URL`` once ready."""
     ns = _parse_args(argv)
     fake = FakeAnthropicAPI(config_from_args(ns), host=ns.host, port=ns.port)
-
-    async def run() -> None:
-        await fake.serve()
-        print(f"fake Anthropic API listening on {fake.base_url}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await fake.aclose()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
-    return 0
+    return fake.serve_forever()
 
 
 if __name__ == "__main__":
