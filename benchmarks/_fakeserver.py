@@ -70,8 +70,12 @@ class FakeServer:
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
+    def command(self) -> list[str]:
+        """The server process's command line (a subclass may serve another script)."""
+        return [sys.executable, str(HERE / "_fakeserver.py"), "--port", "0", *self.args]
+
     def __enter__(self) -> FakeServer:
-        cmd = [sys.executable, str(HERE / "_fakeserver.py"), "--port", "0", *self.args]
+        cmd = self.command()
         if self.cpu is not None and hasattr(os, "sched_setaffinity"):
             cmd = ["taskset", "-c", str(self.cpu), *cmd]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

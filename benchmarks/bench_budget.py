@@ -28,13 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH_TMP, agenteval_exe, cli_env, header, median
+from _fakeserver import FakeServer
 
 FAULTS = {"fault_429": 0.05, "fault_529": 0.10, "fault_500": 0.05, "fault_garbage": 0.01}
 
@@ -67,49 +67,21 @@ def serve(port: int, rps: int, latency_ms: float, faults: bool, seed: int) -> in
     return fake.serve_forever("listening on {url}")
 
 
-class BudgetServer:
-    """``with BudgetServer(rps=40, faults=True) as s: s.url``: the fake above in a subprocess."""
+class BudgetServer(FakeServer):
+    """``with BudgetServer(rps=40, faults=True) as s: s.url``: the fake above in a subprocess (the process
+    handling and the counters of :class:`_fakeserver.FakeServer`)."""
 
     def __init__(self, *, rps: int, latency_ms: float, faults: bool, seed: int = 1) -> None:
+        super().__init__()
         self.args = ["--serve", "--rps", str(rps), "--latency-ms", str(latency_ms), "--seed", str(seed)]
         if faults:
             self.args.append("--faults")
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
 
-    def __enter__(self) -> BudgetServer:
-        self.proc = subprocess.Popen([sys.executable, __file__, *self.args], stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening on "):
-            self.__exit__()
-            raise RuntimeError(f"fake server did not start: {line!r}")
-        self.url = line.split()[-1]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-    def _call(self, method: str, path: str) -> dict[str, Any]:
-        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read())
-
-    def counters(self) -> dict[str, Any]:
-        return self._call("GET", "/_bench/counters")
-
-    def reset(self) -> None:
-        self._call("POST", "/_bench/reset")
+    def command(self) -> list[str]:
+        """This script in serve mode."""
+        return [sys.executable, __file__, *self.args]
 
 
-# --------------------------------------------------------------------------- one run of each tool
 def _figures(c: dict[str, Any], rps: int, wall: float) -> dict[str, Any]:
     phase = max(1e-9, c["last_at"] - c["first_at"])
     return {"wall_s": wall, "phase_s": phase, "admitted": c["admitted"], "requests": c["messages"],
