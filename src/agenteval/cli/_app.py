@@ -89,3 +89,12 @@ def _root(
         "--version", is_eager=True, callback=_show_version, help="print the version and exit")] = False,
 ) -> None:
     """Benchmark how an LLM agent defined by a persona card behaves."""
+
+
+def scenario_paths(cfg: Any, given: list[str] | None) -> tuple[list[str], Any]:
+    """Scenario files/folders from ``--scenarios`` (repeatable or comma-separated), else the config's, with the
+    fixtures folder to check them against (the config's, when the config's scenarios are used)."""
+    paths: list[str] = []
+    for p in given or [str(cfg.resolve(p)) for p in cfg.scenarios]:
+        paths.extend(x for x in p.split(",") if x)
+    return paths, (cfg.fixtures_dir if not given else None)

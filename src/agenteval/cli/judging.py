@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from agenteval.cli._app import ConfigOpt, _cfg, app
+from agenteval.cli._app import scenario_paths as scenario_paths_of
 
 judge_app = typer.Typer(name="judge", no_args_is_help=True, add_completion=False,
                         help="The Never-rule judge: its requests and recorded verdicts (replayed by --judge replay).")
@@ -22,10 +23,8 @@ def _subjects(responses: str, card_path: str, scenario_paths: list[str] | None, 
     from agenteval.run.scoring import subjects_of
 
     card = load_card(card_path)
-    paths: list[str] = []
-    for p in scenario_paths or [str(cfg.resolve(p)) for p in cfg.scenarios]:  # type: ignore[attr-defined]
-        paths.extend(x for x in p.split(",") if x)
-    scs = {s.id: s for s in load_scenarios(paths, card)} if paths else {}
+    paths, fixtures = scenario_paths_of(cfg, scenario_paths)
+    scs = {s.id: s for s in load_scenarios(paths, card, fixtures_dir=fixtures)} if paths else {}
     src = Path(responses)
     if src.is_dir():
         from agenteval.run.scoring import subjects_of_run
@@ -80,15 +79,12 @@ def policy_cmd(
 ) -> None:
     """Print a starting violation policy generated from the card's own Never rules (edit it, then set
     `never_policy:` in agenteval.yaml)."""
-    from importlib import resources
-
     from agenteval.fileio import atomic_write_text
     from agenteval.inputs.card import load_card
-    from agenteval.scorers.judge import generate_policy
+    from agenteval.run.judging import generated_policy
 
     cfg = _cfg(config)
-    template = resources.files("agenteval").joinpath("data", "never-policy-template.md").read_text(encoding="utf-8")
-    text = generate_policy(load_card(card or cfg.card_path), template)
+    text = generated_policy(load_card(card or cfg.card_path))
     if out:
         atomic_write_text(Path(out), text)
         print(f"wrote {out}")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from agenteval.cli._app import ConfigOpt, JudgementsOpt, JudgeOpt, NoJudgeOpt, _cfg, app, judge_settings
+from agenteval.cli._app import scenario_paths as scenario_paths_of
 
 
 @app.command()
@@ -28,11 +29,8 @@ def score(
 
     cfg = _cfg(config)
     js = judge_settings(cfg, judge, judgements, no_judge, cache_dir=cache_dir, use_cache=not no_cache)
-    paths: list[str] = []
-    for p in scenario_paths or [str(cfg.resolve(p)) for p in cfg.scenarios]:
-        paths.extend(x for x in p.split(",") if x)
-    n = score_file(responses, out, card_path=card or cfg.card_path, scenario_paths=paths,
-                   fixtures_dir=cfg.fixtures_dir if not scenario_paths else None,
+    paths, fixtures = scenario_paths_of(cfg, scenario_paths)
+    n = score_file(responses, out, card_path=card or cfg.card_path, scenario_paths=paths, fixtures_dir=fixtures,
                    scoring=str(cfg.resolve(cfg.scoring)) if cfg.scoring else None, judge=js)
     print(f"scored {n} responses -> {out}")
 

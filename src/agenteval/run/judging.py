@@ -119,8 +119,13 @@ def load_policy(path: str | Path | None, card: AgentCard) -> Policy:
             raise InputError("never policy not found", path=p) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read never policy: {exc}", path=p) from None
+    return parse_policy(generated_policy(card), source=f"generated from the rules of card {card.name}")
+
+
+def generated_policy(card: AgentCard) -> str:
+    """A starting policy for ``card`` from its own Never rules (template ``data/never-policy-template.md``)."""
     template = resources.files("agenteval").joinpath("data", "never-policy-template.md").read_text(encoding="utf-8")
-    return parse_policy(generate_policy(card, template), source=f"generated from the rules of card {card.name}")
+    return generate_policy(card, template)
 
 
 def request_for(subject: Subject, card: AgentCard, policy: Policy, *, model: str = EXPORT_MODEL,
@@ -298,11 +303,6 @@ def import_verdicts(requests: str | Path, verdicts: str | Path, *, producer: str
     return write_judgements(to, out, stem=_slug(producer)), len(out)
 
 
-def format_missing(items: Sequence[str], limit: int = 5) -> str:
-    """A short list of item ids for messages."""
-    return ", ".join(items[:limit]) + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
-
-
 def print_report(rep: JudgeReport) -> None:
     """The report's line on stderr (and the first failures)."""
     print(f"agenteval: {rep.line()}", file=sys.stderr)
@@ -311,4 +311,4 @@ def print_report(rep: JudgeReport) -> None:
 
 
 __all__ = ["DEFAULT_JUDGEMENTS", "REPLAY", "JudgeReport", "JudgeSettings", "Subject", "export_requests",
-           "import_verdicts", "judge_outcomes", "load_policy", "request_for", "write_judgements"]
+           "generated_policy", "import_verdicts", "judge_outcomes", "load_policy", "request_for", "write_judgements"]
